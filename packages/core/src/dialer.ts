@@ -1,0 +1,201 @@
+/**
+ * Dialer: connects to one URL and keeps it connected. Reconnect lives here
+ * and nowhere else: after a failed attempt, or after the pipe it made goes
+ * away, it waits a random time in [d/2, d) and tries again, where d starts at
+ * `reconnectMinTime`, doubles per failure up to `reconnectMaxTime`, and
+ * returns to the minimum after a success. Jitter keeps a crowd of browsers
+ * from redialing a restarted gateway in lockstep.
+ *
+ * A Dialer is awaitable: `await socket.dial(url)` resolves (to nothing) at
+ * the first connection. With `failFast` the first failure rejects and the dialer stops
+ * (nng_dial without NNG_FLAG_NONBLOCK).
+ */
+import { SPError } from "./errors.js";
+import type { Transport, TransportOptions, TransportPipe } from "./transport.js";
+import type { ResolvedOptions } from "./options.js";
+
+/** Options for `socket.dial()`. Unknown keys are handed to the transport (TLS material ...). */
+export interface DialOptions {
+  /** Reject on the first failed attempt and stop, instead of retrying in the background. */
+  failFast?: boolean;
+  /** Stop dialing when aborted. */
+  signal?: AbortSignal;
+  /** Override the socket's reconnect times for this dialer. */
+  reconnectMinTime?: number;
+  reconnectMaxTime?: number;
+  [transportOption: string]: unknown;
+}
+
+export type DialerState = "connecting" | "connected" | "waiting" | "closed";
+
+/** @internal What a dialer needs from its socket. */
+export interface DialerHost {
+  readonly options: ResolvedOptions;
+  transportOptions(extra: Record<string, unknown>, signal: AbortSignal): TransportOptions;
+  /** Adopt a new pipe; returns undefined when the socket refuses it (closed, pair already has a peer). */
+  attach(tp: TransportPipe, dialer: Dialer): { close(): void } | undefined;
+  dialFailed(dialer: Dialer, err: SPError, retryIn: number): void;
+}
+
+export class Dialer implements PromiseLike<void> {
+  readonly url: string;
+  #u: URL;
+  #transport: Transport;
+  #host: DialerHost;
+  #opts: DialOptions;
+  #state: DialerState = "connecting";
+  #attempts = 0;
+  #delay: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #ac: AbortController | undefined;
+  #first: Promise<void>;
+  #settle!: { resolve: () => void; reject: (e: unknown) => void; done: boolean };
+  #min: number;
+  #max: number;
+  #pipe: { close(): void } | undefined;
+
+  /** @internal Sockets make dialers; use `socket.dial(url)`. */
+  constructor(url: URL, transport: Transport, host: DialerHost, opts: DialOptions) {
+    this.url = url.href;
+    this.#u = url;
+    this.#transport = transport;
+    this.#host = host;
+    this.#opts = opts;
+    this.#min = opts.reconnectMinTime ?? host.options.reconnectMinTime;
+    this.#max = opts.reconnectMaxTime ?? host.options.reconnectMaxTime;
+    this.#delay = this.#min;
+    this.#first = new Promise<void>((resolve, reject) => {
+      this.#settle = { resolve, reject, done: false };
+    });
+    // The first-connection promise may never be awaited (fire-and-forget dial);
+    // its rejection is still reported through the socket's log and events.
+    this.#first.catch(() => undefined);
+    if (opts.signal !== undefined) {
+      if (opts.signal.aborted) {
+        this.#stop(opts.signal.reason);
+        return;
+      }
+      opts.signal.addEventListener("abort", () => this.#stop(opts.signal!.reason), { once: true });
+    }
+  }
+
+  get state(): DialerState {
+    return this.#state;
+  }
+
+  /** Failed attempts since the last success. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /**
+   * Awaiting a dialer waits for its first connection. It resolves to nothing:
+   * a thenable cannot resolve to itself, so keep the Dialer from `dial()`.
+   */
+  then<A = void, B = never>(
+    onfulfilled?: ((v: void) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.#first.then(onfulfilled, onrejected);
+  }
+
+  /** @internal */
+  start(): void {
+    if (this.#state !== "closed") this.#attempt();
+  }
+
+  /** Skip the wait and try now (a browser coming back online, a tab made visible). */
+  redialNow(): void {
+    if (this.#state !== "waiting") return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#attempt();
+  }
+
+  #attempt(): void {
+    this.#state = "connecting";
+    const ac = (this.#ac = new AbortController());
+    const topts = this.#host.transportOptions(this.#opts, ac.signal);
+    this.#transport.dial(this.#u, topts).then(
+      (tp) => {
+        if (this.#ac !== ac || this.#state === "closed") {
+          tp.close();
+          return;
+        }
+        this.#ac = undefined;
+        const pipe = this.#host.attach(tp, this);
+        if (pipe === undefined) {
+          tp.close();
+          this.#failed(new SPError("ECONNREFUSED", `${this.url}: the socket refused the new pipe`));
+          return;
+        }
+        this.#pipe = pipe;
+        this.#attempts = 0;
+        this.#delay = this.#min;
+        this.#state = "connected";
+        if (!this.#settle.done) {
+          this.#settle.done = true;
+          this.#settle.resolve();
+        }
+      },
+      (err: unknown) => {
+        if (this.#ac !== ac || this.#state === "closed") return;
+        this.#ac = undefined;
+        const e =
+          err instanceof SPError ? err : new SPError("ECONNREFUSED", `${this.url}: ${String(err)}`, { cause: err });
+        this.#failed(e);
+      },
+    );
+  }
+
+  #failed(err: SPError): void {
+    this.#attempts++;
+    if (this.#opts.failFast === true && !this.#settle.done) {
+      this.#host.dialFailed(this, err, -1);
+      this.#stop(err);
+      return;
+    }
+    const retryIn = this.#schedule();
+    this.#host.dialFailed(this, err, retryIn);
+  }
+
+  #schedule(): number {
+    const d = this.#delay;
+    const wait = d / 2 + Math.random() * (d / 2);
+    if (this.#max > 0) this.#delay = Math.min(this.#max, Math.max(d * 2, 1));
+    this.#state = "waiting";
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#state === "waiting") this.#attempt();
+    }, wait);
+    return wait;
+  }
+
+  /** @internal The pipe this dialer made has gone: dial again after the backoff. */
+  pipeClosed(): void {
+    this.#pipe = undefined;
+    if (this.#state !== "connected") return;
+    this.#schedule();
+  }
+
+  #stop(reason: unknown): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#ac?.abort(reason);
+    this.#ac = undefined;
+    if (!this.#settle.done) {
+      this.#settle.done = true;
+      this.#settle.reject(reason);
+    }
+  }
+
+  /** Stop for good, and close the pipe this dialer made (as nng_dialer_close does). */
+  close(): void {
+    this.#stop(new SPError("ECLOSED", `dialer for ${this.url} closed`));
+    const p = this.#pipe;
+    this.#pipe = undefined;
+    p?.close();
+  }
+}

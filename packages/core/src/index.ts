@@ -1,0 +1,27 @@
+/**
+ * @spwire/core: nanomsg/nng Scalability Protocols over WebSocket, for
+ * browsers and Node, with zero dependencies. This file is the public surface.
+ */
+export { SPError, ErrorCodes, isSPError, type ErrorCode } from "./errors.js";
+export { Message, toBytes, type Data } from "./message.js";
+export { defaults, type SocketOptions, type ResolvedOptions } from "./options.js";
+export { protocols, wsProtocolName, type ProtocolInfo } from "./protocols.js";
+export { consoleLogger, silentLogger, type Logger } from "./log.js";
+export { Socket, Listener, type SocketConfig, type SocketStats, type SocketEvents } from "./socket.js";
+export { Dialer, type DialOptions, type DialerState } from "./dialer.js";
+export { Pipe } from "./pipe.js";
+export type { OpOptions, ProtocolHooks, ProtocolImpl, ProtocolFactory } from "./protocol.js";
+export type {
+  Transport,
+  TransportPipe,
+  TransportPipeHandler,
+  TransportOptions,
+  TransportListener,
+} from "./transport.js";
+export { wsTransport, WsPipe, type WebSocketLike, type WebSocketFactory } from "./transport/ws.js";
+export { inprocTransport, type InprocOptions } from "./transport/inproc.js";
+
+export { Pub, pub0 } from "./protocol/pub0.js";
+export { Sub, sub0 } from "./protocol/sub0.js";
+export { Req, req0 } from "./protocol/req0.js";
+export { Rep, rep0 } from "./protocol/rep0.js";

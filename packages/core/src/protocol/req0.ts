@@ -1,0 +1,269 @@
+/**
+ * REQ (req0, id 0x30): sends requests to REP (0x31) peers and matches replies.
+ * Header on the wire: one word, the request id with the top bit set; ids start
+ * at a random value and go up by one per request (nng does the same).
+ *
+ * Cooked REQ runs many requests at once on one socket, each with its own id
+ * (nng's contexts): `request()` is one exchange. Requests go round robin to
+ * pipes that can take them and wait when there is none. An unanswered request
+ * is sent again, same id, after `resendTime`; when the pipe that carried it
+ * closes it is sent again at once on another pipe. A reply with an unknown id
+ * is dropped and counted; a reply shorter than 4 bytes closes its pipe.
+ * `send()`/`recv()` are the one-at-a-time form: a new send abandons the
+ * previous request, as in nng.
+ *
+ * Raw REQ adds nothing: it sends header + body as given, and on receive moves
+ * the backtrace (through the top-bit word) into the header.
+ */
+import { Socket, type SocketConfig } from "../socket.js";
+import { protocols } from "../protocols.js";
+import { checkTime } from "../options.js";
+import { SPError } from "../errors.js";
+import { Message, getU32, u32, toBytes, type Data } from "../message.js";
+import { waitFor, type Settle } from "../op.js";
+import type { Pipe } from "../pipe.js";
+import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
+import { backtraceEnd, nextId, randomId, NO_ID, TOO_MANY_HOPS } from "./backtrace.js";
+
+interface Request {
+  id: number;
+  parts: readonly Uint8Array[];
+  pipe: Pipe | undefined;
+  resend: ReturnType<typeof setTimeout> | undefined;
+  settle: Settle<Message>;
+  /** Resolves the `send()` that started it, once the request is on a pipe. */
+  onSent: (() => void) | undefined;
+}
+
+export interface Req0 extends ProtocolImpl {
+  request(data: Data, opts: OpOptions): Promise<Message>;
+}
+
+export function req0(h: ProtocolHooks): Req0 {
+  let id = randomId();
+  let rr = 0;
+  const pending = new Map<number, Request>();
+  const waiting: Request[] = [];
+  const rawWaiting: { parts: readonly Uint8Array[]; s: Settle<void> }[] = [];
+  let current: { id: number; req: Promise<Message> } | undefined;
+
+  /** The next pipe, round robin, that can take a message now; undefined if none. */
+  function pickPipe(): Pipe | undefined {
+    const ps = h.pipes();
+    for (let i = 0; i < ps.length; i++) {
+      const p = ps[(rr + i) % ps.length]!;
+      if (p.ready) {
+        rr = (rr + i + 1) % ps.length;
+        return p;
+      }
+    }
+    return undefined;
+  }
+
+  function dispatch(r: Request): void {
+    const p = pickPipe();
+    if (p === undefined) {
+      waiting.push(r);
+      return;
+    }
+    r.pipe = p;
+    p.send(r.parts);
+    const t = h.options.resendTime;
+    if (t > 0 && Number.isFinite(t)) {
+      r.resend = setTimeout(() => {
+        r.resend = undefined;
+        r.pipe = undefined;
+        dispatch(r);
+      }, t);
+    }
+    const s = r.onSent;
+    r.onSent = undefined;
+    s?.();
+  }
+
+  function flush(): void {
+    while (rawWaiting.length > 0) {
+      const p = pickPipe();
+      if (p === undefined) return;
+      const w = rawWaiting.shift()!;
+      p.send(w.parts);
+      w.s.resolve();
+    }
+    while (waiting.length > 0) {
+      const p = pickPipe();
+      if (p === undefined) return;
+      dispatch(waiting.shift()!);
+    }
+  }
+
+  function forget(r: Request): void {
+    pending.delete(r.id);
+    if (r.resend !== undefined) clearTimeout(r.resend);
+    r.resend = undefined;
+    const i = waiting.indexOf(r);
+    if (i >= 0) waiting.splice(i, 1);
+  }
+
+  function start(body: Uint8Array, opts: OpOptions, onSent?: () => void): Promise<Message> {
+    if (h.closed) return Promise.reject(new SPError("ECLOSED", "socket is closed"));
+    while (pending.has(id)) id = nextId(id);
+    const rid = id;
+    id = nextId(id);
+    return waitFor<Message>(opts, "request", (settle) => {
+      const r: Request = { id: rid, parts: [u32(rid), body], pipe: undefined, resend: undefined, settle, onSent };
+      pending.set(rid, r);
+      dispatch(r);
+      return () => forget(r);
+    });
+  }
+
+  return {
+    addPipe(): void {},
+
+    removePipe(p: Pipe): void {
+      // Requests that this pipe carried go out again at once, same id, on another pipe.
+      for (const r of pending.values()) {
+        if (r.pipe !== p) continue;
+        if (r.resend !== undefined) clearTimeout(r.resend);
+        r.resend = undefined;
+        r.pipe = undefined;
+        waiting.push(r);
+      }
+      flush();
+    },
+
+    pipeReady(): void {
+      flush();
+    },
+
+    pipeMessage(p: Pipe, data: Uint8Array): void {
+      if (h.raw) {
+        const end = backtraceEnd(data, h.options.ttlMax);
+        if (end === NO_ID) {
+          h.closePipe(p, new SPError("EPROTO", "reply without a request id (no word with the top bit set)"));
+        } else if (end === TOO_MANY_HOPS) {
+          h.drop("ttl exceeded");
+        } else {
+          h.deliver(new Message(data.subarray(end), data.subarray(0, end), p.id));
+        }
+        return;
+      }
+      if (data.length < 4) {
+        h.closePipe(p, new SPError("EPROTO", `reply of ${data.length} bytes has no request id`));
+        return;
+      }
+      const r = pending.get(getU32(data, 0));
+      if (r === undefined) {
+        h.drop("unknown request id");
+        return;
+      }
+      r.settle.resolve(new Message(data.subarray(4), data.subarray(0, 4), p.id));
+    },
+
+    request(data: Data, opts: OpOptions): Promise<Message> {
+      let body: Uint8Array;
+      try {
+        body = data instanceof Message ? data.body : toBytes(data);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return start(body, opts);
+    },
+
+    send(msg: Message, opts: OpOptions): Promise<void> {
+      if (h.raw) {
+        return waitFor<void>(opts, "send", (s) => {
+          const w = { parts: [msg.header, msg.body] as const, s };
+          rawWaiting.push(w);
+          flush();
+          return () => {
+            const i = rawWaiting.indexOf(w);
+            if (i >= 0) rawWaiting.splice(i, 1);
+          };
+        });
+      }
+      // One exchange at a time: a new request abandons the previous one (its late reply is dropped).
+      if (current !== undefined) {
+        pending.get(current.id)?.settle.reject(new SPError("ESTATE", "request abandoned: a newer request was sent"));
+      }
+      const ac = new AbortController();
+      const onAbort = (): void => ac.abort(opts.signal!.reason);
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      while (pending.has(id)) id = nextId(id);
+      const rid = id; // start() takes this id: it is free now
+      let sent = false;
+      const sentP = waitFor<void>(opts, "send", (s) => {
+        const req = start(msg.body, { signal: ac.signal }, () => {
+          sent = true;
+          s.resolve();
+        });
+        // The reply belongs to recv(); a failure before the request went out belongs to send().
+        req.catch((err: unknown) => s.reject(err));
+        current = { id: rid, req };
+        return () => {
+          opts.signal?.removeEventListener("abort", onAbort);
+          if (!sent) ac.abort(new SPError("ETIMEDOUT", "send timed out"));
+        };
+      });
+      return sentP;
+    },
+
+    recv: h.raw
+      ? undefined
+      : (opts: OpOptions): Promise<Message> => {
+          const c = current;
+          if (c === undefined) {
+            return Promise.reject(new SPError("ESTATE", "recv on a req socket needs a request sent first"));
+          }
+          return waitFor<Message>(opts, "recv", (s) => {
+            c.req.then(
+              (m) => {
+                if (current === c) current = undefined;
+                s.resolve(m);
+              },
+              (e: unknown) => s.reject(e),
+            );
+            return () => undefined;
+          });
+        },
+
+    close(): void {
+      const err = new SPError("ECLOSED", "socket is closed");
+      for (const r of [...pending.values()]) r.settle.reject(err);
+      for (const w of rawWaiting.splice(0)) w.s.reject(err);
+    },
+  };
+}
+
+/**
+ * A REQ socket: many requests may be outstanding at once, each with its own id.
+ *
+ * @example
+ * const req = new Req();
+ * req.dial("ws://127.0.0.1:8080/rpc");
+ * const reply = await req.request("status", { timeout: 5000 });
+ */
+export class Req extends Socket {
+  declare protected readonly proto: Req0;
+
+  constructor(config?: SocketConfig) {
+    super(protocols.req!, req0, config);
+  }
+
+  /**
+   * Send one request and wait for its reply. Resent after `resendTime` and at
+   * once when its pipe dies (same id), until it is answered, times out
+   * (`timeout`, ETIMEDOUT) or is aborted (`signal`, rejects with its reason).
+   */
+  request(data: Data, opts: OpOptions = {}): Promise<Message> {
+    if (this.raw) return Promise.reject(new SPError("ENOTSUP", "request() is for cooked sockets; a raw req uses send/recv"));
+    if (opts.timeout !== undefined) {
+      try {
+        checkTime("timeout", opts.timeout);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.proto.request(data, opts);
+  }
+}

@@ -1,0 +1,470 @@
+/**
+ * Socket: owns one protocol, its dialers, listeners and pipes, the receive
+ * queue and the counters. Protocol classes (Pub, Sub, Req, Rep ...) are thin
+ * subclasses that pick the protocol and add its verbs.
+ *
+ * Error policy: bad arguments throw at once (SPError EINVAL / EADDRINVAL);
+ * a lost pipe is an event, a log line and a counter, never an exception; bad
+ * bytes from a peer close that pipe only.
+ */
+import { Dialer, type DialOptions, type DialerHost } from "./dialer.js";
+import { SPError, isSPError } from "./errors.js";
+import { Emitter, consoleLogger, type Logger } from "./log.js";
+import { Message, type Data } from "./message.js";
+import { waitFor, Queue, type Settle } from "./op.js";
+import { resolveOptions, checkTime, type ResolvedOptions, type SocketOptions } from "./options.js";
+import { Pipe } from "./pipe.js";
+import type { OpOptions, ProtocolFactory, ProtocolHooks, ProtocolImpl } from "./protocol.js";
+import type { ProtocolInfo } from "./protocols.js";
+import type { Transport, TransportListener, TransportOptions, TransportPipe } from "./transport.js";
+import { wsTransport } from "./transport/ws.js";
+
+/** Options every socket takes: the nng options plus where its transports and logs come from. */
+export interface SocketConfig extends SocketOptions {
+  /** Transports this socket may use, by URL scheme. Default: ws/wss over the global WebSocket. */
+  transports?: readonly Transport[];
+  /** Where log lines go. Default: warnings and errors to the console. */
+  logger?: Logger;
+}
+
+/** Counters; read them any time from `socket.stats`. */
+export interface SocketStats {
+  /** Messages and bytes (header + body) received from pipes, before any filtering. */
+  msgsIn: number;
+  bytesIn: number;
+  /** Messages and bytes handed to transports (one per pipe a message went to). */
+  msgsOut: number;
+  bytesOut: number;
+  /** Messages dropped, and why (queue full, unknown request id, ttl exceeded ...). */
+  drops: number;
+  dropReasons: Record<string, number>;
+  /** SUB messages no subscription matched (not counted as drops). */
+  filtered: number;
+  pipesOpened: number;
+  pipesClosed: number;
+  /** Pipes that ended with an error, by SPError code. */
+  pipeErrors: Record<string, number>;
+  /** Failed dial attempts (each is followed by a reconnect unless the dialer stops). */
+  reconnects: number;
+  /** Connections a listener refused (bad handshake, wrong subprotocol, deadline), by code. */
+  refused: Record<string, number>;
+}
+
+export interface SocketEvents {
+  /** A pipe was added (connected). */
+  pipeadd: Pipe;
+  /** A pipe went away; `error` says why (undefined for a clean local close). */
+  piperemove: { pipe: Pipe; error: SPError | undefined };
+  /** A dial attempt failed; `retryIn` ms until the next (-1: the dialer stopped). */
+  dialerror: { dialer: Dialer; error: SPError; attempt: number; retryIn: number };
+  /** A listener refused an incoming connection. */
+  accepterror: { listener: Listener; error: SPError; remoteAddress: string };
+}
+
+/** A bound listener. `url` carries the real port when port 0 was asked for. */
+export class Listener {
+  readonly url: string;
+  #tl: TransportListener;
+  #onClose: (l: Listener) => void;
+  #closed = false;
+
+  /** @internal */
+  constructor(tl: TransportListener, onClose: (l: Listener) => void) {
+    this.#tl = tl;
+    this.url = tl.url;
+    this.#onClose = onClose;
+  }
+
+  /** Stop accepting, and close the pipes this listener accepted (as nng_listener_close does). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose(this);
+    await this.#tl.close();
+  }
+}
+
+interface PipeRecord {
+  pipe: Pipe;
+  dialer: Dialer | undefined;
+  listener: Listener | undefined;
+}
+
+export class Socket implements AsyncIterable<Message> {
+  /** This socket's protocol and its peer. */
+  readonly info: ProtocolInfo;
+  readonly raw: boolean;
+  readonly options: Readonly<ResolvedOptions>;
+  readonly stats: SocketStats = {
+    msgsIn: 0,
+    bytesIn: 0,
+    msgsOut: 0,
+    bytesOut: 0,
+    drops: 0,
+    dropReasons: {},
+    filtered: 0,
+    pipesOpened: 0,
+    pipesClosed: 0,
+    pipeErrors: {},
+    reconnects: 0,
+    refused: {},
+  };
+
+  /** @internal */
+  protected readonly proto: ProtocolImpl;
+  #transports: readonly Transport[];
+  #log: Logger;
+  #events: Emitter<SocketEvents>;
+  #pipes: Pipe[] = [];
+  #records = new Map<number, PipeRecord>();
+  #dialers = new Set<Dialer>();
+  #listeners = new Set<Listener>();
+  #recvq = new Queue<Message>();
+  #waiters = new Queue<{ live: boolean; s: Settle<Message> }>();
+  #paused = false;
+  #closed = false;
+  #dialerHost: DialerHost;
+
+  constructor(info: ProtocolInfo, factory: ProtocolFactory, config: SocketConfig = {}, protoDefaults: Partial<ResolvedOptions> = {}) {
+    const { transports, logger, ...opts } = config;
+    this.info = info;
+    this.options = Object.freeze(resolveOptions(opts as Record<string, unknown>, protoDefaults));
+    this.raw = this.options.raw;
+    this.#transports = transports ?? [wsTransport()];
+    this.#log = logger ?? consoleLogger;
+    this.#events = new Emitter<SocketEvents>(() => this.#log);
+    const self = this;
+    const hooks: ProtocolHooks = {
+      info,
+      options: this.options,
+      raw: this.raw,
+      log: this.#log,
+      deliver: (m) => this.#deliver(m),
+      drop: (reason) => this.#drop(reason),
+      filtered: () => {
+        this.stats.filtered++;
+      },
+      closePipe: (p, err) => this.#closePipe(p, err),
+      pipes: () => this.#pipes,
+      pipe: (id) => this.#records.get(id)?.pipe,
+      get closed() {
+        return self.#closed;
+      },
+    };
+    this.proto = factory(hooks);
+    this.#dialerHost = {
+      options: this.options,
+      transportOptions: (extra, signal) => this.transportOptions(extra, signal),
+      attach: (tp, dialer) => this.#attach(tp, dialer, undefined),
+      dialFailed: (dialer, error, retryIn) => {
+        this.stats.reconnects++;
+        const fields = { code: error.code, attempt: dialer.attempts, retryIn: Math.round(retryIn) };
+        if (retryIn < 0) this.#log.warn(`dial ${dialer.url} failed: ${error.message}`, fields);
+        else this.#log.info(`dial ${dialer.url} failed, retrying: ${error.message}`, fields);
+        this.#events.emit("dialerror", { dialer, error, attempt: dialer.attempts, retryIn });
+      },
+    };
+  }
+
+  /** The live pipes. */
+  get pipes(): readonly Pipe[] {
+    return this.#pipes;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get dialers(): readonly Dialer[] {
+    return [...this.#dialers];
+  }
+
+  get listeners(): readonly Listener[] {
+    return [...this.#listeners];
+  }
+
+  /** Subscribe to an event; returns the function that unsubscribes. */
+  on<K extends keyof SocketEvents>(name: K, fn: (ev: SocketEvents[K]) => void): () => void {
+    return this.#events.on(name, fn);
+  }
+
+  off<K extends keyof SocketEvents>(name: K, fn: (ev: SocketEvents[K]) => void): void {
+    this.#events.off(name, fn);
+  }
+
+  #transportFor(url: string): [URL, Transport] {
+    if (this.#closed) throw new SPError("ECLOSED", "socket is closed");
+    if (typeof url !== "string") throw new SPError("EINVAL", `URL must be a string, got ${typeof url}`);
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch (err) {
+      throw new SPError("EADDRINVAL", `invalid URL "${url}"`, { cause: err });
+    }
+    const scheme = u.protocol.slice(0, -1);
+    const t = this.#transports.find((x) => x.schemes.includes(scheme));
+    if (t === undefined) {
+      const have = this.#transports.flatMap((x) => x.schemes).join(", ") || "none";
+      throw new SPError(
+        "EADDRINVAL",
+        `no transport for "${scheme}://" on this socket (it has: ${have}); in Node, import the socket from @spwire/node for tcp://`,
+      );
+    }
+    return [u, t];
+  }
+
+  /**
+   * Connect to `url` and stay connected: the dialer redials in the background
+   * with jittered exponential backoff. Await the result to wait for the first
+   * connection.
+   *
+   * @example
+   * const sub = new Sub();
+   * sub.subscribe("prices.");
+   * await sub.dial("ws://127.0.0.1:8080/feed");
+   */
+  dial(url: string, opts: DialOptions = {}): Dialer {
+    const [u, t] = this.#transportFor(url);
+    if (opts.reconnectMinTime !== undefined) checkTime("reconnectMinTime", opts.reconnectMinTime);
+    if (opts.reconnectMaxTime !== undefined) checkTime("reconnectMaxTime", opts.reconnectMaxTime);
+    const d = new Dialer(u, t, this.#dialerHost, opts);
+    this.#dialers.add(d);
+    d.then(
+      () => undefined,
+      () => this.#dialers.delete(d),
+    );
+    d.start();
+    return d;
+  }
+
+  /** Accept pipes at `url` (where the transport can: not in browsers). `port 0` picks a free port. */
+  listen(url: string, opts: Record<string, unknown> = {}): Promise<Listener> {
+    const [u, t] = this.#transportFor(url);
+    if (t.listen === undefined) {
+      throw new SPError("ENOTSUP", `the ${u.protocol}// transport on this socket cannot listen (browsers can only dial)`);
+    }
+    const ac = new AbortController();
+    let listener: Listener | undefined;
+    const onClose = (l: Listener): void => {
+      this.#listeners.delete(l);
+      for (const r of [...this.#records.values()]) if (r.listener === l) r.pipe.close();
+    };
+    return t
+      .listen(
+        u,
+        this.transportOptions(opts, ac.signal),
+        (tp) => {
+          if (listener === undefined || this.#closed) {
+            tp.close();
+            return;
+          }
+          if (this.#attach(tp, undefined, listener) === undefined) tp.close();
+        },
+        (error, remoteAddress) => {
+          this.stats.refused[error.code] = (this.stats.refused[error.code] ?? 0) + 1;
+          this.#log.warn(`refused a connection on ${u.href}: ${error.message}`, { code: error.code, remoteAddress });
+          if (listener !== undefined) this.#events.emit("accepterror", { listener, error, remoteAddress });
+        },
+      )
+      .then((tl) => {
+        listener = new Listener(tl, onClose);
+        if (this.#closed) {
+          void listener.close();
+          throw new SPError("ECLOSED", "socket closed while listening");
+        }
+        this.#listeners.add(listener);
+        return listener;
+      });
+  }
+
+  /** @internal Options handed to transports. */
+  transportOptions(extra: Record<string, unknown>, signal: AbortSignal): TransportOptions {
+    const { failFast: _f, signal: _s, reconnectMinTime: _a, reconnectMaxTime: _b, ...rest } = extra;
+    return {
+      ...rest,
+      protocol: this.info,
+      recvMaxSize: this.options.recvMaxSize,
+      handshakeTimeout: this.options.handshakeTimeout,
+      signal,
+    };
+  }
+
+  #attach(tp: TransportPipe, dialer: Dialer | undefined, listener: Listener | undefined): Pipe | undefined {
+    if (this.#closed) return undefined;
+    const pipe = new Pipe(
+      tp,
+      dialer?.url ?? listener!.url,
+      dialer ? "dialer" : "listener",
+      this.options.sendBuffer,
+      (bytes) => {
+        this.stats.msgsOut++;
+        this.stats.bytesOut += bytes;
+      },
+      (p) => this.proto.pipeReady?.(p),
+    );
+    const refusal = this.proto.addPipe(pipe);
+    if (refusal !== undefined) {
+      this.#log.info(`refused pipe ${pipe.id} from ${pipe.remoteAddress}: ${refusal.message}`, { code: refusal.code });
+      this.stats.refused[refusal.code] = (this.stats.refused[refusal.code] ?? 0) + 1;
+      return undefined;
+    }
+    this.#pipes.push(pipe);
+    this.#records.set(pipe.id, { pipe, dialer, listener });
+    this.stats.pipesOpened++;
+    this.#log.debug(`pipe ${pipe.id} up`, { local: pipe.localAddress, remote: pipe.remoteAddress });
+    tp.start({
+      message: (data) => {
+        this.stats.msgsIn++;
+        this.stats.bytesIn += data.length;
+        this.proto.pipeMessage(pipe, data);
+      },
+      drain: () => pipe.drained(),
+      closed: (err) => this.#removePipe(pipe, err),
+    });
+    if (this.#paused) pipe.pause();
+    // A new pipe can take messages: protocols with waiting sends (REQ) use it now.
+    this.proto.pipeReady?.(pipe);
+    // Emitted after start so a handler that closes the pipe sees a consistent state.
+    this.#events.emit("pipeadd", pipe);
+    return pipe;
+  }
+
+  #removePipe(pipe: Pipe, transportErr: SPError | undefined): void {
+    const rec = this.#records.get(pipe.id);
+    if (rec === undefined) return;
+    const err = pipe.closeReason ?? transportErr;
+    this.#records.delete(pipe.id);
+    const i = this.#pipes.indexOf(pipe);
+    if (i >= 0) this.#pipes.splice(i, 1);
+    pipe.markClosed();
+    this.stats.pipesClosed++;
+    if (err !== undefined) {
+      this.stats.pipeErrors[err.code] = (this.stats.pipeErrors[err.code] ?? 0) + 1;
+      const lvl = err.code === "ECONNSHUT" || err.code === "ECONNRESET" || err.code === "ECLOSED" ? "info" : "warn";
+      this.#log[lvl](`pipe ${pipe.id} to ${pipe.remoteAddress} closed: ${err.message}`, { code: err.code });
+    } else {
+      this.#log.debug(`pipe ${pipe.id} closed`);
+    }
+    this.proto.removePipe(pipe);
+    this.#events.emit("piperemove", { pipe, error: err });
+    rec.dialer?.pipeClosed();
+  }
+
+  #closePipe(pipe: Pipe, err: SPError): void {
+    pipe.close(err);
+  }
+
+  #drop(reason: string): void {
+    this.stats.drops++;
+    this.stats.dropReasons[reason] = (this.stats.dropReasons[reason] ?? 0) + 1;
+  }
+
+  #deliver(m: Message): void {
+    for (let w = this.#waiters.shift(); w !== undefined; w = this.#waiters.shift()) {
+      if (w.live) {
+        w.live = false;
+        w.s.resolve(m);
+        return;
+      }
+    }
+    this.#recvq.push(m);
+    const cap = Math.max(1, this.options.recvBuffer);
+    if (this.#recvq.length <= cap) return;
+    if (this.proto.recvFull === "drop-oldest") {
+      this.#recvq.shift();
+      this.#drop("recv queue full");
+    } else if (!this.#paused) {
+      // Back-pressure: stop reading from peers until the application catches up.
+      this.#paused = true;
+      for (const p of this.#pipes) p.pause();
+    } else if (this.#recvq.length > cap * 4) {
+      // A transport that cannot pause (browser WebSocket) keeps delivering; bound memory anyway.
+      this.#recvq.shift();
+      this.#drop("recv queue full");
+    }
+  }
+
+  #takeQueued(): Message | undefined {
+    const m = this.#recvq.shift();
+    if (this.#paused && this.#recvq.length <= Math.floor(this.options.recvBuffer / 2)) {
+      this.#paused = false;
+      for (const p of this.#pipes) p.resume();
+    }
+    return m;
+  }
+
+  /** Send one message. Resolves when the protocol has handed it on (see each protocol for when that is). */
+  send(data: Data, opts: OpOptions = {}): Promise<void> {
+    if (this.#closed) return Promise.reject(new SPError("ECLOSED", "socket is closed"));
+    let msg: Message;
+    try {
+      msg = Message.from(data);
+      if (opts.timeout !== undefined) checkTime("timeout", opts.timeout);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.proto.send(msg, { signal: opts.signal, timeout: opts.timeout ?? this.options.sendTimeout });
+  }
+
+  /** Receive one message; rejects ETIMEDOUT after `timeout`/`recvTimeout`, ECLOSED when the socket closes. */
+  recv(opts: OpOptions = {}): Promise<Message> {
+    if (this.#closed) return Promise.reject(new SPError("ECLOSED", "socket is closed"));
+    try {
+      if (opts.timeout !== undefined) checkTime("timeout", opts.timeout);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const o = { signal: opts.signal, timeout: opts.timeout ?? this.options.recvTimeout };
+    if (this.proto.recv !== undefined) return this.proto.recv(o);
+    if (this.proto.canRecv === false) {
+      return Promise.reject(new SPError("ENOTSUP", `a ${this.info.name} socket cannot receive`));
+    }
+    const m = this.#takeQueued();
+    if (m !== undefined) {
+      this.proto.received?.(m);
+      return Promise.resolve(m);
+    }
+    const p = waitFor<Message>(o, "recv", (s) => {
+      // A waiter that timed out or was aborted stays in the queue, marked dead;
+      // deliver() skips it, so no message is handed to a caller who left.
+      const w = { live: true, s };
+      this.#waiters.push(w);
+      return () => {
+        w.live = false;
+      };
+    });
+    if (this.proto.received === undefined) return p;
+    return p.then((msg) => {
+      this.proto.received!(msg);
+      return msg;
+    });
+  }
+
+  /** Receive until the socket closes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    for (;;) {
+      try {
+        yield await this.recv();
+      } catch (err) {
+        if (isSPError(err, "ECLOSED")) return;
+        throw err;
+      }
+    }
+  }
+
+  /** Close the socket: dialers stop, listeners unbind, pipes close, waiting calls reject with ECLOSED. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const d of this.#dialers) d.close();
+    this.#dialers.clear();
+    const ls = [...this.#listeners];
+    this.#listeners.clear();
+    for (const p of [...this.#pipes]) p.close();
+    const closedErr = new SPError("ECLOSED", "socket is closed");
+    for (const w of this.#waiters.clear()) if (w.live) w.s.reject(closedErr);
+    this.#recvq.clear();
+    this.proto.close();
+    await Promise.all(ls.map((l) => l.close()));
+  }
+}
