@@ -18,7 +18,15 @@ export type {
   TransportOptions,
   TransportListener,
 } from "./transport.js";
-export { wsTransport, WsPipe, type WebSocketLike, type WebSocketFactory } from "./transport/ws.js";
+export {
+  wsTransport,
+  WsPipe,
+  type WebSocketLike,
+  type WebSocketFactory,
+  type WebSocketConstructor,
+  type WsTransportOptions,
+  type WsPipeOptions,
+} from "./transport/ws.js";
 export { inprocTransport, type InprocOptions } from "./transport/inproc.js";
 
 export { Pub, pub0 } from "./protocol/pub0.js";

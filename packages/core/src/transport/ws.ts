@@ -1,0 +1,502 @@
+/**
+ * ws:// and wss:// dialing over any WHATWG WebSocket (browsers, Deno, Bun,
+ * Node >= 22, or the `ws` package injected by @spwire/node), and the pipe
+ * that moves SP messages over an open WebSocket.
+ *
+ * Wire contract (sp-websocket-mapping-01, nng 1.5.2): no SP handshake bytes
+ * and no length prefix. The dialer offers exactly one subprotocol token, the
+ * *peer's* name (`rep.sp.nanomsg.org` for a REQ); one SP message (header words
+ * then body) is one binary WebSocket message.
+ *
+ * This file imports nothing from Node: it runs in browsers. It cannot listen;
+ * @spwire/node adds the listener and reuses {@link WsPipe} for accepted sockets.
+ */
+import { SPError, type ErrorCode } from "../errors.js";
+import { wsProtocolName } from "../protocols.js";
+import type { Transport, TransportOptions, TransportPipe, TransportPipeHandler } from "../transport.js";
+
+/** The close event fields we read (WHATWG CloseEvent, `ws` CloseEvent). */
+export interface WsCloseEventLike {
+  readonly code: number;
+  readonly reason: string;
+  readonly wasClean?: boolean;
+}
+
+/** The message event field we read. `data` is an ArrayBuffer, a Uint8Array/Buffer, or a string for text frames. */
+export interface WsMessageEventLike {
+  readonly data: unknown;
+}
+
+/**
+ * The part of the WHATWG WebSocket that spwire uses. A browser `WebSocket`
+ * and the `ws` package's `WebSocket` both fit without adapters.
+ */
+export interface WebSocketLike {
+  /** Set to "arraybuffer" by spwire; the `ws` package's "nodebuffer" is also understood. */
+  binaryType: string;
+  /** 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED. */
+  readonly readyState: number;
+  /** Bytes queued by `send()` and not yet handed to the network. */
+  readonly bufferedAmount: number;
+  /** The subprotocol the server chose. */
+  readonly protocol: string;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: "open" | "error", listener: (ev: unknown) => void): void;
+  addEventListener(type: "message", listener: (ev: WsMessageEventLike) => void): void;
+  addEventListener(type: "close", listener: (ev: WsCloseEventLike) => void): void;
+  removeEventListener(type: "open" | "error", listener: (ev: unknown) => void): void;
+  removeEventListener(type: "message", listener: (ev: WsMessageEventLike) => void): void;
+  removeEventListener(type: "close", listener: (ev: WsCloseEventLike) => void): void;
+  /** Stop reading from the network (the `ws` package has it; browsers do not). */
+  pause?(): void;
+  resume?(): void;
+}
+
+/** A WebSocket class: `new WebSocket(url, protocol)`. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/**
+ * Makes a WebSocket that starts connecting to `url`, offering the single
+ * subprotocol `protocol`. `opts` are the dial's options (limits, deadline)
+ * for factories that can use them, such as the `ws` package's `maxPayload`.
+ */
+export type WebSocketFactory = (url: string, protocol: string, opts: TransportOptions) => WebSocketLike;
+
+/** Options for {@link wsTransport}. */
+export interface WsTransportOptions {
+  /** The WebSocket class to use; default `globalThis.WebSocket`. */
+  WebSocket?: WebSocketConstructor;
+  /** Makes the WebSocket; wins over `WebSocket`. */
+  factory?: WebSocketFactory;
+  /** `write()` returns false once this many bytes wait in the WebSocket's buffer (default 1 MiB). */
+  highWaterMark?: number;
+}
+
+/** Options for {@link WsPipe}. */
+export interface WsPipeOptions {
+  localAddress: string;
+  remoteAddress: string;
+  /** Largest message accepted, bytes; 0 = no limit. */
+  recvMaxSize: number;
+  /** Default 1 MiB. */
+  highWaterMark?: number;
+}
+
+const CONNECTING = 0;
+const OPEN = 1;
+const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** How often a blocked writer looks at bufferedAmount. Browsers have no drain event, so we poll, and only while blocked. */
+const DRAIN_POLL_MS = 10;
+
+/**
+ * Close `ws` with `code`. Browsers let a script send only 1000 and 3000-4999
+ * (WHATWG `close()` throws InvalidAccessError for 1003 or 1009), so there the
+ * peer gets 1000 with the same reason; the `ws` package sends the real code.
+ */
+function closeWith(ws: WebSocketLike, code: number, reason?: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    ws.close(1000, reason);
+  }
+}
+
+/** The Uint8Array in a message event, or undefined for a text frame (or anything else that is not bytes). */
+function bytesOf(data: unknown): Uint8Array | undefined {
+  // The `ws` package hands Buffers (a Uint8Array subclass); give protocols a plain view.
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  // The tag test also accepts an ArrayBuffer from another realm (iframes, jsdom).
+  if (data instanceof ArrayBuffer || Object.prototype.toString.call(data) === "[object ArrayBuffer]") {
+    return new Uint8Array(data as ArrayBuffer);
+  }
+  return undefined;
+}
+
+/**
+ * The `ws` package reports why it failed a connection on the error event
+ * (`ErrorEvent.error.code`, e.g. WS_ERR_UNSUPPORTED_MESSAGE_LENGTH when its
+ * maxPayload refused a frame). Browsers give no detail at all.
+ */
+function wsErrorDetail(ev: unknown): { code?: string; message?: string } {
+  if (typeof ev !== "object" || ev === null) return {};
+  const e = ev as { error?: { code?: unknown; message?: unknown }; message?: unknown };
+  const code = typeof e.error?.code === "string" ? e.error.code : undefined;
+  const message =
+    typeof e.error?.message === "string" ? e.error.message : typeof e.message === "string" && e.message ? e.message : undefined;
+  return { code, message };
+}
+
+/** ws error codes that mean "too big" (the `ws` package sends Close 1009 for these). */
+const sizeErrors = new Set([
+  "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH",
+  "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH",
+  "WS_ERR_TOO_MANY_BUFFERED_PARTS",
+]);
+
+function describeClose(ev: WsCloseEventLike): string {
+  return ev.reason ? `code ${ev.code}, "${ev.reason}"` : `code ${ev.code}`;
+}
+
+/** Why a pipe ended, from a close the peer (or the network) caused. */
+function errorForClose(ev: WsCloseEventLike, failure: unknown, remote: string): SPError {
+  const detail = wsErrorDetail(failure);
+  if (detail.code?.startsWith("WS_ERR_")) {
+    // The `ws` package failed the connection itself (bad frame, oversize message) and told the peer so.
+    const code: ErrorCode = sizeErrors.has(detail.code) ? "EMSGSIZE" : "EPROTO";
+    return new SPError(code, `${remote}: ${detail.message ?? detail.code} (${describeClose(ev)})`, { cause: failure });
+  }
+  let code: ErrorCode;
+  let what: string;
+  switch (ev.code) {
+    case 1000:
+    case 1001:
+      code = "ECONNSHUT";
+      what = "peer closed the pipe";
+      break;
+    case 1006:
+      code = "ECONNRESET";
+      what = "connection lost without a Close frame";
+      break;
+    case 1002:
+    case 1003:
+    case 1007:
+      code = "EPROTO";
+      what = "peer closed the pipe for a protocol error";
+      break;
+    case 1009:
+      code = "EMSGSIZE";
+      what = "peer closed the pipe: message too large for it";
+      break;
+    default:
+      code = ev.wasClean === false ? "ECONNRESET" : "ECONNSHUT";
+      what = "peer closed the pipe";
+  }
+  const extra = detail.message !== undefined ? `; ${detail.message}` : "";
+  return new SPError(code, `${remote}: ${what} (${describeClose(ev)}${extra})`, failure === undefined ? undefined : { cause: failure });
+}
+
+/**
+ * One SP pipe over an open WebSocket. Used by the dialer here and by the
+ * Node listener for accepted sockets.
+ *
+ * Never sends Ping frames: nanomsg 1.1.5 hands Ping and Pong payloads to the
+ * application as messages.
+ */
+export class WsPipe implements TransportPipe {
+  readonly localAddress: string;
+  readonly remoteAddress: string;
+
+  #ws: WebSocketLike;
+  #h: TransportPipeHandler | undefined;
+  #held: Uint8Array[] = [];
+  #maxSize: number;
+  #hwm: number;
+  #paused = false;
+  /** No more messages are taken: closed locally, failed, or the close event came. */
+  #ended = false;
+  /** close() was called here: drop held messages, report no peer error. */
+  #local = false;
+  #endErr: SPError | undefined;
+  #reported = false;
+  /** The last error event; the close event that follows says what it meant. */
+  #failure: unknown = undefined;
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(ws: WebSocketLike, opts: WsPipeOptions) {
+    if (ws.readyState === CONNECTING) {
+      throw new SPError("EINVAL", "WsPipe needs a WebSocket that has finished its opening handshake");
+    }
+    this.#ws = ws;
+    this.localAddress = opts.localAddress;
+    this.remoteAddress = opts.remoteAddress;
+    this.#maxSize = opts.recvMaxSize;
+    this.#hwm = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    // A Blob cannot be read synchronously; keep whatever byte type the socket already delivers.
+    if (ws.binaryType !== "arraybuffer" && ws.binaryType !== "nodebuffer") ws.binaryType = "arraybuffer";
+    ws.addEventListener("message", this.#onMessage);
+    ws.addEventListener("error", this.#onError);
+    ws.addEventListener("close", this.#onClose);
+    if (ws.readyState !== OPEN) {
+      this.#end(new SPError("ECONNRESET", `${this.remoteAddress}: the WebSocket closed before the pipe started`));
+    }
+  }
+
+  start(h: TransportPipeHandler): void {
+    if (this.#h !== undefined) return;
+    this.#h = h;
+    this.#flush();
+  }
+
+  write(parts: readonly Uint8Array[]): boolean {
+    if (this.#ended) return true;
+    let data: Uint8Array;
+    if (parts.length === 1) {
+      data = parts[0]!;
+    } else {
+      let n = 0;
+      for (const p of parts) n += p.byteLength;
+      data = new Uint8Array(n);
+      let off = 0;
+      for (const p of parts) {
+        data.set(p, off);
+        off += p.byteLength;
+      }
+    }
+    try {
+      this.#ws.send(data);
+    } catch (err) {
+      // Only a WebSocket that is not open throws here; the close event may not have reached us yet.
+      this.#end(new SPError("ECONNRESET", `${this.remoteAddress}: send failed: ${String(err)}`, { cause: err }));
+      closeWith(this.#ws, 1000);
+      return true;
+    }
+    if (this.#ws.bufferedAmount < this.#hwm) return true;
+    if (this.#pollTimer === undefined) this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
+    return false;
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#ws.pause?.();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#flush();
+    if (!this.#paused) this.#ws.resume?.();
+  }
+
+  close(err?: SPError): void {
+    if (this.#local) return;
+    this.#local = true;
+    this.#held = [];
+    if (this.#ended) {
+      // The peer ended it first; only held messages kept the report back.
+      this.#flush();
+      return;
+    }
+    this.#end(err);
+    // 1000 and no reason, as nng does. nng < 1.7 never answers Close and the
+    // close event then says 1006; the pipe is already reported closed by then.
+    closeWith(this.#ws, 1000);
+  }
+
+  #poll = (): void => {
+    this.#pollTimer = undefined;
+    if (this.#ended) return;
+    if (this.#ws.bufferedAmount >= this.#hwm) {
+      this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
+      return;
+    }
+    this.#h?.drain();
+  };
+
+  #onMessage = (ev: WsMessageEventLike): void => {
+    if (this.#ended) return;
+    const m = bytesOf(ev.data);
+    if (m === undefined) {
+      // nng 1.5.2 closes with 1003 on any text frame, even valid UTF-8; do the same.
+      const what = typeof ev.data === "string" ? "a text frame" : `a ${Object.prototype.toString.call(ev.data)}`;
+      this.#fail(1003, "SP messages are binary", new SPError("EPROTO", `${this.remoteAddress}: peer sent ${what}; SP messages are binary frames`));
+      return;
+    }
+    if (this.#maxSize > 0 && m.byteLength > this.#maxSize) {
+      this.#fail(
+        1009,
+        "message too large",
+        new SPError("EMSGSIZE", `${this.remoteAddress}: message of ${m.byteLength} bytes exceeds recvMaxSize ${this.#maxSize}`),
+      );
+      return;
+    }
+    if (this.#h === undefined || this.#paused || this.#held.length > 0) {
+      this.#held.push(m);
+      return;
+    }
+    this.#h.message(m);
+  };
+
+  #onError = (ev: unknown): void => {
+    // Remembered, not reported: the close event always follows and says how the pipe ended.
+    this.#failure ??= ev;
+  };
+
+  #onClose = (ev: WsCloseEventLike): void => {
+    this.#ws.removeEventListener("message", this.#onMessage);
+    this.#ws.removeEventListener("error", this.#onError);
+    this.#ws.removeEventListener("close", this.#onClose);
+    if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+    if (this.#ended) return;
+    this.#end(errorForClose(ev, this.#failure, this.remoteAddress));
+  };
+
+  /** Bad bytes from the peer: close only this pipe, with a code the peer can read. */
+  #fail(code: number, reason: string, err: SPError): void {
+    this.#end(err);
+    closeWith(this.#ws, code, reason);
+  }
+
+  #end(err: SPError | undefined): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#endErr = err;
+    if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+    this.#flush();
+  }
+
+  /** Deliver held messages (unless paused), then report the end once everything before it was delivered. */
+  #flush(): void {
+    const h = this.#h;
+    if (h === undefined) return;
+    while (!this.#paused && !this.#local && this.#held.length > 0) h.message(this.#held.shift()!);
+    if (!this.#ended || this.#reported || (this.#held.length > 0 && !this.#local)) return;
+    this.#reported = true;
+    const err = this.#endErr;
+    // Later, never inside the caller's close() or write(): the socket may be iterating its pipes.
+    queueMicrotask(() => h.closed(err));
+  }
+}
+
+/**
+ * The WebSocket transport for browsers and any runtime with a WHATWG
+ * WebSocket: dial only.
+ *
+ * @example
+ * const sub = new Sub({ transports: [wsTransport()] });
+ * await sub.dial("wss://example.com/feed");
+ *
+ * @example
+ * // Node: the `ws` package (or use @spwire/node, which does this for you)
+ * import WebSocket from "ws";
+ * const req = new Req({ transports: [wsTransport({ WebSocket })] });
+ */
+export function wsTransport(options: WsTransportOptions = {}): Transport {
+  const hwm = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  if (!(hwm > 0)) throw new SPError("EINVAL", `highWaterMark must be a positive number of bytes, got ${String(hwm)}`);
+
+  // Resolved per dial, not here: a core socket made in Node 20 (no global WebSocket) must still construct.
+  const factory = (): WebSocketFactory | undefined => {
+    if (options.factory !== undefined) return options.factory;
+    const Ctor =
+      options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (Ctor === undefined) return undefined;
+    return (url, protocol) => new Ctor(url, protocol);
+  };
+
+  return {
+    schemes: ["ws", "wss"],
+
+    dial(url: URL, opts: TransportOptions): Promise<TransportPipe> {
+      return new Promise<TransportPipe>((resolve, reject) => {
+        const signal = opts.signal;
+        if (signal?.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        const make = factory();
+        if (make === undefined) {
+          reject(
+            new SPError(
+              "ENOTSUP",
+              "no WebSocket implementation: this runtime has no globalThis.WebSocket; pass wsTransport({ WebSocket }) (e.g. from the ws package) or use @spwire/node",
+            ),
+          );
+          return;
+        }
+        const href = url.href;
+        const token = wsProtocolName(opts.protocol.peerName);
+        let ws: WebSocketLike;
+        try {
+          // Exactly one token: nng compares the whole header value, so a list is refused.
+          ws = make(href, token, opts);
+        } catch (err) {
+          const name = (err as { name?: unknown } | null)?.name;
+          const code: ErrorCode = name === "SecurityError" ? "EPERM" : "EADDRINVAL";
+          reject(new SPError(code, `cannot open a WebSocket to ${href}: ${String(err)}`, { cause: err }));
+          return;
+        }
+        ws.binaryType = "arraybuffer";
+
+        let settled = false;
+        let failure: unknown = undefined;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+
+        const detach = (): void => {
+          ws.removeEventListener("open", onOpen);
+          ws.removeEventListener("error", onError);
+          ws.removeEventListener("close", onClose);
+          signal?.removeEventListener("abort", onAbort);
+          if (timer !== undefined) clearTimeout(timer);
+          timer = undefined;
+        };
+        // After we give up (deadline, abort, bad subprotocol) the listeners stay
+        // until the close event: the `ws` package emits "error" while aborting a
+        // handshake, and an error event nobody listens to would throw.
+        const giveUp = (err: unknown, code: number): void => {
+          settled = true;
+          signal?.removeEventListener("abort", onAbort);
+          if (timer !== undefined) clearTimeout(timer);
+          timer = undefined;
+          reject(err);
+          closeWith(ws, code);
+        };
+
+        function onOpen(): void {
+          if (settled) return;
+          const got = ws.protocol;
+          if (got.toLowerCase() !== token) {
+            // Browsers accept a 101 without Sec-WebSocket-Protocol; nng's dialer does not.
+            giveUp(
+              new SPError("EPROTO", `${href}: server agreed to subprotocol "${got}", this socket needs "${token}"`),
+              1002,
+            );
+            return;
+          }
+          settled = true;
+          // The pipe takes its listeners before ours go, so an error event always has a listener.
+          const pipe = new WsPipe(ws, { localAddress: href, remoteAddress: href, recvMaxSize: opts.recvMaxSize, highWaterMark: hwm });
+          detach();
+          resolve(pipe);
+        }
+        function onError(ev: unknown): void {
+          failure ??= ev;
+        }
+        function onClose(ev: WsCloseEventLike): void {
+          detach();
+          if (settled) return;
+          settled = true;
+          // Browsers say nothing about why (refused, 404, TLS ...); the `ws` package does, on its error event.
+          const detail = wsErrorDetail(failure).message;
+          reject(
+            new SPError(
+              "ECONNREFUSED",
+              `cannot connect to ${href}${detail ? `: ${detail}` : ""} (closed before open, ${describeClose(ev)})`,
+              failure === undefined ? undefined : { cause: failure },
+            ),
+          );
+        }
+        function onAbort(): void {
+          if (!settled) giveUp(signal!.reason, 1000);
+        }
+
+        ws.addEventListener("open", onOpen);
+        ws.addEventListener("error", onError);
+        ws.addEventListener("close", onClose);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        const limit = opts.handshakeTimeout;
+        if (Number.isFinite(limit) && limit > 0) {
+          timer = setTimeout(() => {
+            timer = undefined;
+            if (!settled) {
+              giveUp(new SPError("ETIMEDOUT", `${href}: WebSocket opening handshake took longer than ${limit} ms`), 1000);
+            }
+          }, limit);
+        }
+      });
+    },
+  };
+}

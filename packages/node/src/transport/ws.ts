@@ -1,0 +1,391 @@
+/**
+ * ws:// for Node: dial through core's wsTransport with the `ws` package's
+ * WebSocket, and listen with an http server and a `ws` WebSocketServer.
+ *
+ * The listener follows nng 1.5.2's server rules (sp-wire.md 2.3, 2.5):
+ * refusals happen at the HTTP level, before any upgrade — a wrong path is 404,
+ * a missing or wrong Sec-WebSocket-Protocol is 400. Unlike nng it also
+ * accepts its token inside a comma list (as mangos does), and it puts a
+ * deadline on the upgrade: nng 1.5.2 keeps a silent TCP client forever.
+ *
+ * Several listeners on one host:port with different paths share one http
+ * server, as nng allows. The registry below starts empty and holds only
+ * servers that are listening; the last listener to close removes its server.
+ */
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket as NetSocket } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer } from "ws";
+import {
+  SPError,
+  WsPipe,
+  wsProtocolName,
+  wsTransport,
+  type ErrorCode,
+  type Transport,
+  type TransportListener,
+  type TransportOptions,
+  type TransportPipe,
+} from "@spwire/core";
+
+/** Options for {@link nodeWsTransport}. */
+export interface NodeWsOptions {
+  /** `write()` returns false once this many bytes wait in a WebSocket's buffer (default 1 MiB). */
+  highWaterMark?: number;
+}
+
+/** One listener: a path on a shared http server. */
+interface Route {
+  /** Our own subprotocol token, lower case. */
+  token: string;
+  /** The listener URL with the real port: the accepted pipes' localAddress. */
+  url: string;
+  wss: WebSocketServer;
+  handshakeTimeout: number;
+  recvMaxSize: number;
+  accept: (pipe: TransportPipe) => void;
+  refused: (err: SPError, remoteAddress: string) => void;
+}
+
+/** A TCP connection that has not finished (or failed) its upgrade yet. */
+interface Conn {
+  socket: NetSocket;
+  remote: string;
+  /** Upgraded, refused or dropped: nothing more to report. */
+  done: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+interface Shared {
+  key: string;
+  http: Server;
+  /** path -> route; insertion order, so the first is the oldest listener. */
+  routes: Map<string, Route>;
+  conns: Map<NetSocket, Conn>;
+}
+
+/** Listening http servers by "host:port". Empty at import; see the file comment. */
+const servers = new Map<string, Shared>();
+/** Binds in progress by "host:port", so two listens on one port at once share the server. */
+const binding = new Map<string, Promise<Shared>>();
+
+const hostOf = (u: URL): string => u.hostname.replace(/^\[(.*)\]$/, "$1");
+
+/** nng's rule: the path must match exactly; one trailing "/" and any "?query" are tolerated. No path means "/". */
+function normalizePath(raw: string): string {
+  let p = raw;
+  const q = p.search(/[?#]/);
+  if (q >= 0) p = p.slice(0, q);
+  if (p === "") return "/";
+  if (p.length > 1 && p.endsWith("/")) p = p.slice(0, -1);
+  return p;
+}
+
+/** The offered token equal to `token` (case-insensitively), as the client spelled it; also inside a comma list, as mangos accepts. */
+function pickToken(offered: string | undefined, token: string): string | undefined {
+  if (offered === undefined) return undefined;
+  return offered
+    .split(",")
+    .map((s) => s.trim())
+    .find((s) => s.toLowerCase() === token);
+}
+
+function addressOf(s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+  const a = s.remoteAddress ?? "?";
+  return `ws://${a.includes(":") ? `[${a}]` : a}:${s.remotePort ?? 0}`;
+}
+
+/** Write a small plain-text HTTP refusal and drop the connection. */
+function refuseRaw(socket: Duplex, status: number, body: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const text = `${body}\n`;
+  socket.once("finish", () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+      "Connection: close\r\n" +
+      "Content-Type: text/plain; charset=utf-8\r\n" +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
+
+function spErrorFromListen(err: NodeJS.ErrnoException, href: string): SPError {
+  const map: Record<string, ErrorCode> = { EADDRINUSE: "EADDRINUSE", EACCES: "EPERM", EADDRNOTAVAIL: "EADDRINVAL" };
+  const code = (err.code !== undefined ? map[err.code] : undefined) ?? "EADDRINVAL";
+  return new SPError(code, `cannot listen on ${href}: ${err.message}`, { cause: err });
+}
+
+/** The listener that hears about connections not (yet) tied to a path: the oldest one on the port. */
+function owner(sh: Shared): Route | undefined {
+  return sh.routes.values().next().value;
+}
+
+/** Report a connection's failed upgrade once, to `route` (or the port's oldest listener), and stop its deadline. */
+function settle(sh: Shared, conn: Conn | undefined, err: SPError, route?: Route): void {
+  if (conn !== undefined) {
+    if (conn.done) return;
+    conn.done = true;
+    if (conn.timer !== undefined) clearTimeout(conn.timer);
+    conn.timer = undefined;
+  }
+  const r = route ?? owner(sh);
+  r?.refused(err, conn?.remote ?? "?");
+}
+
+function onConnection(sh: Shared, socket: NetSocket): void {
+  const conn: Conn = { socket, remote: addressOf(socket), done: false, timer: undefined };
+  sh.conns.set(socket, conn);
+  // The connection may be for any path on this port, so it gets the most lenient deadline among them.
+  let limit = 0;
+  for (const r of sh.routes.values()) {
+    const t = Number.isFinite(r.handshakeTimeout) && r.handshakeTimeout > 0 ? r.handshakeTimeout : Infinity;
+    limit = Math.max(limit, t);
+  }
+  if (Number.isFinite(limit) && limit > 0) {
+    conn.timer = setTimeout(() => {
+      conn.timer = undefined;
+      if (conn.done) return;
+      // Slowloris: nng 1.5.2 has no deadline here and keeps such clients forever.
+      settle(sh, conn, new SPError("ETIMEDOUT", `${conn.remote} did not complete a WebSocket upgrade within ${limit} ms`));
+      socket.destroy();
+    }, limit);
+  }
+  socket.once("close", () => {
+    if (conn.timer !== undefined) clearTimeout(conn.timer);
+    conn.timer = undefined;
+    sh.conns.delete(socket);
+  });
+}
+
+function onUpgrade(sh: Shared, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const conn = sh.conns.get(socket as NetSocket);
+  const remote = conn?.remote ?? addressOf(req.socket);
+  // Node removed its own error handling from an upgrade socket; a peer that
+  // resets while we write a refusal must not become an uncaught 'error'.
+  socket.on("error", () => socket.destroy());
+  const path = normalizePath(req.url ?? "/");
+  const route = sh.routes.get(path);
+  if (route === undefined) {
+    refuseRaw(socket, 404, `no SP listener at ${path}`);
+    settle(sh, conn, new SPError("ECONNREFUSED", `${remote} asked for path ${path}, which nothing listens on`));
+    return;
+  }
+  const offered = req.headers["sec-websocket-protocol"];
+  if (pickToken(offered, route.token) === undefined) {
+    const err =
+      offered === undefined
+        ? new SPError("EPROTO", `${remote} offered no Sec-WebSocket-Protocol; this listener needs "${route.token}"`)
+        : new SPError("EPEER", `${remote} offered Sec-WebSocket-Protocol "${offered}"; this listener needs "${route.token}"`);
+    refuseRaw(socket, 400, `SP protocol mismatch: this listener speaks ${route.token}`);
+    settle(sh, conn, err, route);
+    return;
+  }
+  route.wss.handleUpgrade(req, socket, head, (ws) => {
+    if (conn !== undefined) {
+      conn.done = true;
+      if (conn.timer !== undefined) clearTimeout(conn.timer);
+      conn.timer = undefined;
+    }
+    let pipe: WsPipe;
+    try {
+      pipe = new WsPipe(ws, { localAddress: route.url, remoteAddress: remote, recvMaxSize: route.recvMaxSize });
+    } catch (err) {
+      ws.terminate();
+      route.refused(new SPError("ECONNRESET", `${remote}: ${String(err)}`, { cause: err }), remote);
+      return;
+    }
+    route.accept(pipe);
+  });
+}
+
+/** A request without Upgrade: this port only speaks WebSocket. */
+function onRequest(sh: Shared, req: IncomingMessage, res: ServerResponse): void {
+  const conn = sh.conns.get(req.socket as NetSocket);
+  const remote = conn?.remote ?? addressOf(req.socket);
+  const path = normalizePath(req.url ?? "/");
+  const route = sh.routes.get(path);
+  const status = route === undefined ? 404 : 400;
+  const body = route === undefined ? `no SP listener at ${path}\n` : "this is an SP WebSocket endpoint: send a WebSocket upgrade\n";
+  res.writeHead(status, { Connection: "close", "Content-Type": "text/plain; charset=utf-8", "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+  const err =
+    route === undefined
+      ? new SPError("ECONNREFUSED", `${remote} asked for path ${path}, which nothing listens on`)
+      : new SPError("EPROTO", `${remote} sent a plain HTTP ${req.method ?? ""} request, not a WebSocket upgrade`);
+  settle(sh, conn, err, route);
+}
+
+/** Malformed HTTP, or a connection error before the upgrade: answer 400 if we still can, report, never throw. */
+function onClientError(sh: Shared, err: NodeJS.ErrnoException, socket: Duplex): void {
+  const conn = sh.conns.get(socket as NetSocket);
+  const reset = err.code === "ECONNRESET" || err.code === "EPIPE";
+  settle(
+    sh,
+    conn,
+    new SPError(reset ? "ECONNRESET" : "EPROTO", `${conn?.remote ?? "?"}: bad HTTP before the upgrade: ${err.message}`, {
+      cause: err,
+    }),
+  );
+  if (reset || !socket.writable) socket.destroy();
+  else refuseRaw(socket, 400, "bad request");
+}
+
+async function bind(host: string | undefined, port: number, href: string): Promise<Shared> {
+  const http = createServer();
+  const sh: Shared = { key: "", http, routes: new Map(), conns: new Map() };
+  http.on("connection", (s: NetSocket) => onConnection(sh, s));
+  http.on("upgrade", (req: IncomingMessage, s: Duplex, head: Buffer) => onUpgrade(sh, req, s, head));
+  http.on("request", (req: IncomingMessage, res: ServerResponse) => onRequest(sh, req, res));
+  http.on("clientError", (err: NodeJS.ErrnoException, s: Duplex) => onClientError(sh, err, s));
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => reject(spErrorFromListen(err, href));
+    http.once("error", onError);
+    http.listen(port, host, () => {
+      http.removeListener("error", onError);
+      resolve();
+    });
+  });
+  const addr = http.address();
+  const real = typeof addr === "object" && addr !== null ? addr.port : port;
+  sh.key = `${host ?? "*"}:${real}`;
+  return sh;
+}
+
+/** Find or make the shared server for host:port; port 0 always makes a new one. */
+async function serverFor(host: string | undefined, port: number, href: string): Promise<Shared> {
+  const key = `${host ?? "*"}:${port}`;
+  if (port === 0) {
+    const sh = await bind(host, 0, href);
+    servers.set(sh.key, sh);
+    return sh;
+  }
+  for (;;) {
+    const have = servers.get(key);
+    if (have !== undefined) return have;
+    const pending = binding.get(key);
+    if (pending !== undefined) {
+      // Another listen is binding this port: share its server once it is up (or fail as it fails).
+      await pending;
+      continue;
+    }
+    const p = bind(host, port, href);
+    binding.set(key, p);
+    try {
+      const sh = await p;
+      servers.set(sh.key, sh);
+      return sh;
+    } finally {
+      binding.delete(key);
+    }
+  }
+}
+
+function closeRoute(sh: Shared, path: string): void {
+  const route = sh.routes.get(path);
+  if (route === undefined) return;
+  sh.routes.delete(path);
+  route.wss.close();
+  if (sh.routes.size > 0) return;
+  if (servers.get(sh.key) === sh) servers.delete(sh.key);
+  // Stop accepting. Upgraded pipes belong to their sockets, which close them;
+  // connections still in their HTTP phase have nobody left to talk to.
+  sh.http.close();
+  for (const c of sh.conns.values()) {
+    if (!c.done) {
+      c.done = true;
+      c.socket.destroy();
+    }
+  }
+}
+
+async function listen(
+  url: URL,
+  opts: TransportOptions,
+  accept: (pipe: TransportPipe) => void,
+  refused: (err: SPError, remoteAddress: string) => void,
+): Promise<TransportListener> {
+  if (url.protocol !== "ws:") {
+    throw new SPError("ENOTSUP", `${url.protocol}// listeners are not supported yet; listen on ws:// behind a TLS proxy`);
+  }
+  const h = hostOf(url);
+  // nng's wildcard spellings; Node binds all interfaces for an undefined host.
+  const host = h === "" || h === "*" ? undefined : h;
+  const port = url.port === "" ? 80 : Number(url.port);
+  const path = normalizePath(url.pathname);
+  const token = wsProtocolName(opts.protocol.name).toLowerCase();
+
+  const sh = await serverFor(host, port, url.href);
+  if (sh.routes.has(path)) {
+    throw new SPError("EADDRINUSE", `${url.href}: another listener already serves path ${path} on this port`);
+  }
+  const addr = sh.http.address();
+  const real = new URL(url.href);
+  if (typeof addr === "object" && addr !== null) real.port = String(addr.port);
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    // ws treats 0 as "no limit", as recvMaxSize does; it refuses a larger frame before buffering it.
+    maxPayload: opts.recvMaxSize,
+    clientTracking: false,
+    // Only reached after our own check: answer with the token as the client spelled it (nng echoes it too).
+    handleProtocols: (offered: Set<string>) => [...offered].find((p) => p.toLowerCase() === token) ?? false,
+  });
+  wss.on("wsClientError", (err: Error, socket: Duplex) => {
+    // ws found a bad upgrade request (method, key, version): refuse at the HTTP level as nng does.
+    refuseRaw(socket, err.message === "Invalid HTTP method" ? 405 : 400, err.message);
+    const conn = sh.conns.get(socket as NetSocket);
+    settle(sh, conn, new SPError("EPROTO", `${conn?.remote ?? "?"}: bad WebSocket upgrade: ${err.message}`, { cause: err }), route);
+  });
+  const route: Route = {
+    token,
+    url: real.href,
+    wss,
+    handshakeTimeout: opts.handshakeTimeout,
+    recvMaxSize: opts.recvMaxSize,
+    accept,
+    refused,
+  };
+  sh.routes.set(path, route);
+
+  let closed = false;
+  return {
+    url: real.href,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      closeRoute(sh, path);
+    },
+  };
+}
+
+/**
+ * ws:// (listen and dial) and wss:// (dial) for Node, using the `ws` package.
+ *
+ * @example
+ * const rep = new Rep({ transports: [nodeWsTransport()] });
+ * const l = await rep.listen("ws://127.0.0.1:0/sp");
+ * console.log(l.url); // ws://127.0.0.1:41235/sp
+ */
+export function nodeWsTransport(options: NodeWsOptions = {}): Transport {
+  const dialer = wsTransport({
+    highWaterMark: options.highWaterMark,
+    factory: (url, protocol, opts) => {
+      const t = opts.handshakeTimeout;
+      return new WebSocket(url, protocol, {
+        perMessageDeflate: false,
+        // ws treats 0 as "no limit"; a larger frame is refused (Close 1009) before it is buffered.
+        maxPayload: opts.recvMaxSize,
+        // core's own deadline (armed first) normally wins; this one also bounds ws's request.
+        ...(Number.isFinite(t) && t > 0 ? { handshakeTimeout: t } : {}),
+      });
+    },
+  });
+  return {
+    schemes: ["ws", "wss"],
+    dial: (url, opts) => dialer.dial(url, opts),
+    listen,
+  };
+}
