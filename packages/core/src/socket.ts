@@ -197,7 +197,8 @@ export class Socket implements AsyncIterable<Message> {
     if (typeof url !== "string") throw new SPError("EINVAL", `URL must be a string, got ${typeof url}`);
     let u: URL;
     try {
-      u = new URL(url);
+      // nng writes a wildcard host as "tcp://:5555"; WHATWG URL refuses an empty host with a port.
+      u = new URL(url.replace(/^([a-z0-9+]+):\/\/:/i, "$1://*:"));
     } catch (err) {
       throw new SPError("EADDRINVAL", `invalid URL "${url}"`, { cause: err });
     }

@@ -1,0 +1,541 @@
+/**
+ * tcp:// (and tcp4://, tcp6://) for Node: dial and listen.
+ *
+ * Wire contract (sp-wire.md 3, verified against nngcat 1.5.2): right after
+ * connecting, both sides send the 8-byte SP header (`00 53 50 00`, protocol
+ * id, `00 00`) without waiting for the other's; then every message is a u64
+ * big-endian length and the payload (SP header words + body).
+ *
+ * We are as strict as nng on the header (bad magic, version or reserved bytes
+ * close the connection) and stricter on the peer's protocol id: nng's
+ * transport accepts a wrong id and its SP layer drops the pipe a moment
+ * later; we refuse it during the handshake with EPEER, so a wrong peer never
+ * becomes a pipe. nng's handshake deadline is a fixed 10 s; ours is the
+ * socket's `handshakeTimeout`, and on dial it also bounds the TCP connect.
+ *
+ * URLs: `tcp://host:port`, `tcp://[v6]:port`; a listener may use `*` (nng's
+ * wildcard) for all interfaces and port 0 for any free port. Paths, queries
+ * and credentials are refused, as nng refuses them.
+ */
+import { connect, createServer, isIP, type Server, type Socket } from "node:net";
+import {
+  SPError,
+  type ErrorCode,
+  type Transport,
+  type TransportListener,
+  type TransportOptions,
+  type TransportPipe,
+  type TransportPipeHandler,
+} from "@spwire/core";
+import { FrameDecoder, HANDSHAKE_SIZE, checkHandshake, encodeFramePrefix, encodeHandshake } from "./framing.js";
+
+/**
+ * How long a cleanly closed pipe waits for its queued bytes to leave before
+ * the socket is destroyed anyway: a peer that stopped reading must not keep
+ * our socket open forever.
+ */
+const CLOSE_LINGER_MS = 1000;
+
+/** errno codes from Node's net module, as spwire codes. Anything else is ECONNRESET on a pipe, ECONNREFUSED on a dial. */
+const errnoCodes: Readonly<Record<string, ErrorCode>> = {
+  ECONNREFUSED: "ECONNREFUSED",
+  EHOSTUNREACH: "ECONNREFUSED",
+  ENETUNREACH: "ECONNREFUSED",
+  EHOSTDOWN: "ECONNREFUSED",
+  ENETDOWN: "ECONNREFUSED",
+  ECONNRESET: "ECONNRESET",
+  ECONNABORTED: "ECONNRESET",
+  EPIPE: "ECONNRESET",
+  ETIMEDOUT: "ETIMEDOUT",
+  ENOTFOUND: "EADDRINVAL",
+  EAI_AGAIN: "EADDRINVAL",
+  EAI_FAIL: "EADDRINVAL",
+  EADDRNOTAVAIL: "EADDRINVAL",
+  EADDRINUSE: "EADDRINUSE",
+  EACCES: "EPERM",
+  EPERM: "EPERM",
+};
+
+function fromErrno(err: unknown, fallback: ErrorCode, what: string): SPError {
+  if (err instanceof SPError) return err;
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  const code = (errno !== undefined ? errnoCodes[errno] : undefined) ?? fallback;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new SPError(code, `${what}: ${detail}`, { cause: err });
+}
+
+/** `tcp://1.2.3.4:5`, `tcp://[::1]:5`. */
+function formatAddress(ip: string | undefined, port: number | undefined, scheme = "tcp"): string {
+  const a = ip ?? "?";
+  return `${scheme}://${a.includes(":") ? `[${a}]` : a}:${port ?? 0}`;
+}
+
+/** A deadline in ms, or undefined for none (0, negative, Infinity, NaN). */
+function deadline(ms: number): number | undefined {
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+interface Where {
+  scheme: string;
+  /** undefined: all interfaces (listen only). */
+  host: string | undefined;
+  port: number;
+  family: 0 | 4 | 6;
+  ipv6Only: boolean;
+}
+
+/** Read a tcp URL the way nng does: host and port only. Returns the reason when it is not one. */
+function parseUrl(url: URL, role: "dial" | "listen"): Where | SPError {
+  const scheme = url.protocol.replace(/:$/, "");
+  const bad = (why: string): SPError => new SPError("EINVAL", `${url.href}: ${why}`);
+  if (scheme !== "tcp" && scheme !== "tcp4" && scheme !== "tcp6") return bad(`the tcp transport does not serve ${scheme}://`);
+  if (url.username !== "" || url.password !== "") return bad("a tcp URL has no user or password");
+  if (url.pathname !== "" && url.pathname !== "/") return bad(`a tcp URL has no path (got "${url.pathname}")`);
+  if (url.search !== "" || url.hash !== "") return bad("a tcp URL has no query or fragment");
+  if (url.port === "") return bad(`a tcp URL needs a port, e.g. ${scheme}://127.0.0.1:5555`);
+  const port = Number(url.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return bad(`port ${url.port} is not a TCP port`);
+  const family = scheme === "tcp4" ? 4 : scheme === "tcp6" ? 6 : 0;
+  const h = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const wildcard = h === "" || h === "*";
+  if (role === "dial") {
+    if (wildcard) return bad("cannot dial a wildcard host; name the peer's address");
+    if (port === 0) return bad("cannot dial port 0");
+  }
+  const literal = isIP(h);
+  if (family !== 0 && literal !== 0 && literal !== family) return bad(`${h} is not an IPv${family} address`);
+  let host: string | undefined = wildcard ? undefined : h;
+  // Node binds "all interfaces" dual-stack for an undefined host; tcp4/tcp6 ask for one family.
+  if (wildcard && family === 4) host = "0.0.0.0";
+  if (wildcard && family === 6) host = "::";
+  return { scheme, host, port, family, ipv6Only: family === 6 };
+}
+
+/** Options for {@link TcpPipe}. */
+export interface TcpPipeOptions {
+  localAddress: string;
+  remoteAddress: string;
+  /** Largest message accepted, bytes, checked on the declared length; 0 = no limit. */
+  recvMaxSize: number;
+  /** Bytes that arrived after the peer's handshake, in the same read. */
+  first?: Uint8Array;
+  /** ipc:// framing (one 0x01 type byte before each length); the stream and its rules are otherwise the same. */
+  ipc?: boolean;
+}
+
+/**
+ * One SP pipe over a connected stream socket whose handshake is done.
+ *
+ * Reading stops while nobody has called `start()` (and while paused), so a
+ * pipe nobody takes costs a kernel buffer, not memory here; the messages of
+ * a read already made are held until `start()`.
+ */
+export class TcpPipe implements TransportPipe {
+  readonly localAddress: string;
+  readonly remoteAddress: string;
+
+  readonly #s: Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #ipc: boolean;
+  #h: TransportPipeHandler | undefined;
+  #held: Uint8Array[] = [];
+  #paused = false;
+  /** No more messages are taken: closed locally, by the peer, or for bad bytes. */
+  #ended = false;
+  /** close() was called here: held messages are dropped and the end is reported at once. */
+  #local = false;
+  #endErr: SPError | undefined;
+  #reported = false;
+  /** A cork is open until the next tick: writes of this tick leave in one syscall. */
+  #corked = false;
+  #wantDrain = false;
+  #linger: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(socket: Socket, opts: TcpPipeOptions) {
+    this.#s = socket;
+    this.localAddress = opts.localAddress;
+    this.remoteAddress = opts.remoteAddress;
+    this.#ipc = opts.ipc === true;
+    this.#decoder = new FrameDecoder({ maxSize: opts.recvMaxSize, ipc: this.#ipc, remote: opts.remoteAddress });
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+    socket.on("drain", this.#onDrain);
+    if (opts.first !== undefined && opts.first.length > 0) this.#onData(opts.first);
+    this.#flow();
+    if (socket.destroyed) this.#end(new SPError("ECONNRESET", `${this.remoteAddress}: connection lost right after the handshake`));
+  }
+
+  start(h: TransportPipeHandler): void {
+    if (this.#h !== undefined) return;
+    this.#h = h;
+    this.#flush();
+    this.#flow();
+  }
+
+  write(parts: readonly Uint8Array[]): boolean {
+    if (this.#ended) return true;
+    const s = this.#s;
+    let n = 0;
+    for (const p of parts) n += p.length;
+    if (!this.#corked) {
+      // Everything written in this tick (several messages, each prefix + parts) goes out in one writev.
+      this.#corked = true;
+      s.cork();
+      process.nextTick(this.#uncork);
+    }
+    let ok = s.write(encodeFramePrefix(n, this.#ipc));
+    for (const p of parts) if (p.length > 0) ok = s.write(p);
+    if (!ok) this.#wantDrain = true;
+    return ok;
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#flow();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#flush();
+    this.#flow();
+  }
+
+  close(err?: SPError): void {
+    if (this.#local) return;
+    this.#local = true;
+    this.#held = [];
+    if (this.#ended) {
+      // The peer ended it first; only held messages kept the report back.
+      this.#flush();
+      return;
+    }
+    this.#end(err);
+    const s = this.#s;
+    if (err !== undefined) {
+      s.destroy();
+      return;
+    }
+    // Clean close: let queued replies leave, then FIN. Keep reading so the
+    // peer's FIN is seen (we ignore its data now) and the socket can close.
+    s.end();
+    s.resume();
+    this.#linger = setTimeout(() => s.destroy(), CLOSE_LINGER_MS);
+    this.#linger.unref();
+  }
+
+  /** Read from the socket only when someone takes the messages. */
+  #flow(): void {
+    if (this.#ended) return;
+    if (this.#h === undefined || this.#paused) this.#s.pause();
+    else this.#s.resume();
+  }
+
+  #uncork = (): void => {
+    this.#corked = false;
+    this.#s.uncork();
+  };
+
+  #onData = (chunk: Uint8Array): void => {
+    if (this.#ended) return;
+    const err = this.#decoder.push(chunk, this.#receive);
+    if (err !== undefined) {
+      // Bad bytes close only this pipe, with the decoder's reason.
+      this.#end(err);
+      this.#s.destroy();
+    }
+  };
+
+  #receive = (m: Uint8Array): void => {
+    if (this.#local) return;
+    const h = this.#h;
+    if (h === undefined || this.#paused || this.#held.length > 0) {
+      this.#held.push(m);
+      return;
+    }
+    h.message(m);
+  };
+
+  #onEnd = (): void => {
+    const cut = this.#decoder.pending;
+    const what = cut > 0 ? `peer closed the connection in the middle of a message (${cut} bytes of it arrived)` : "peer closed the connection";
+    this.#end(new SPError("ECONNSHUT", `${this.remoteAddress}: ${what}`));
+  };
+
+  #onError = (err: Error): void => {
+    // 'close' follows; the first reason wins (a no-op when the pipe already ended).
+    this.#end(fromErrno(err, "ECONNRESET", this.remoteAddress));
+  };
+
+  #onClose = (hadError: boolean): void => {
+    if (this.#linger !== undefined) clearTimeout(this.#linger);
+    this.#linger = undefined;
+    this.#end(
+      new SPError(hadError ? "ECONNRESET" : "ECONNSHUT", `${this.remoteAddress}: connection ${hadError ? "lost" : "closed"}`),
+    );
+  };
+
+  #onDrain = (): void => {
+    if (this.#ended || !this.#wantDrain) return;
+    this.#wantDrain = false;
+    this.#h?.drain();
+  };
+
+  #end(err: SPError | undefined): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#endErr = err;
+    this.#flush();
+  }
+
+  /** Deliver held messages (unless paused), then report the end once everything before it was delivered. */
+  #flush(): void {
+    const h = this.#h;
+    if (h === undefined) return;
+    while (!this.#paused && !this.#local && this.#held.length > 0) h.message(this.#held.shift()!);
+    if (!this.#ended || this.#reported || (this.#held.length > 0 && !this.#local)) return;
+    this.#reported = true;
+    const err = this.#endErr;
+    // Later, never inside the caller's close() or write(): the socket may be iterating its pipes.
+    queueMicrotask(() => h.closed(err));
+  }
+}
+
+/** A handshake in progress; `cancel` ends it with `err` (destroying the socket) unless it already ended. */
+interface Negotiation {
+  cancel(err: unknown): void;
+}
+
+/**
+ * Run the SP handshake on a freshly connected socket: send our 8 bytes at
+ * once, read the peer's 8, check them. `done` gets the pipe, or the reason
+ * (the socket is then destroyed). The caller owns the deadline.
+ */
+export function negotiate(
+  socket: Socket,
+  opts: TransportOptions,
+  addresses: { local: string; remote: string },
+  done: (err: unknown, pipe?: TcpPipe) => void,
+  ipc = false,
+): Negotiation {
+  const got = new Uint8Array(HANDSHAKE_SIZE);
+  let have = 0;
+  let settled = false;
+  const remote = addresses.remote;
+
+  const fail = (err: unknown): void => {
+    if (settled) return;
+    settled = true;
+    // The error and close listeners stay: they are no-ops now, and a socket must never be left without an error listener.
+    socket.removeListener("data", onData);
+    socket.removeListener("end", onEnd);
+    socket.destroy();
+    done(err);
+  };
+  function onData(chunk: Uint8Array): void {
+    if (settled) return;
+    const take = Math.min(HANDSHAKE_SIZE - have, chunk.length);
+    got.set(chunk.subarray(0, take), have);
+    have += take;
+    if (have < HANDSHAKE_SIZE) return;
+    const bad = checkHandshake(got, opts.protocol, remote);
+    if (bad !== undefined) {
+      fail(bad);
+      return;
+    }
+    settled = true;
+    // The pipe takes the socket (and its listeners) in this same call, so no data event falls between us.
+    const pipe = new TcpPipe(socket, {
+      localAddress: addresses.local,
+      remoteAddress: remote,
+      recvMaxSize: opts.recvMaxSize,
+      first: chunk.subarray(take),
+      ipc,
+    });
+    socket.removeListener("data", onData);
+    socket.removeListener("end", onEnd);
+    socket.removeListener("error", onError);
+    socket.removeListener("close", onClose);
+    done(undefined, pipe);
+  }
+  function onEnd(): void {
+    fail(new SPError("ECONNSHUT", `${remote}: peer closed the connection during the SP handshake (${have} of ${HANDSHAKE_SIZE} bytes came)`));
+  }
+  function onError(err: Error): void {
+    fail(fromErrno(err, "ECONNRESET", `${remote}: during the SP handshake`));
+  }
+  function onClose(): void {
+    fail(new SPError("ECONNRESET", `${remote}: connection lost during the SP handshake`));
+  }
+
+  socket.on("data", onData);
+  socket.on("end", onEnd);
+  socket.on("error", onError);
+  socket.on("close", onClose);
+  // nng turns Nagle off on every pipe (tcp-nodelay defaults to true): small requests must not wait for an ACK.
+  socket.setNoDelay(true);
+  // nng sends its header without waiting for ours, and so do we.
+  socket.write(encodeHandshake(opts.protocol.id));
+  return { cancel: fail };
+}
+
+function dial(url: URL, opts: TransportOptions): Promise<TransportPipe> {
+  return new Promise<TransportPipe>((resolve, reject) => {
+    const signal = opts.signal;
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const where = parseUrl(url, "dial");
+    if (where instanceof SPError) {
+      reject(where);
+      return;
+    }
+    const target = formatAddress(where.host, where.port, where.scheme);
+    let settled = false;
+    let negotiation: Negotiation | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+
+    const socket = connect({ host: where.host, port: where.port, family: where.family });
+
+    const finish = (err: unknown, pipe?: TransportPipe): void => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      signal?.removeEventListener("abort", onAbort);
+      if (pipe !== undefined) {
+        resolve(pipe);
+        return;
+      }
+      socket.destroy();
+      reject(err);
+    };
+    function onConnectError(err: Error): void {
+      finish(fromErrno(err, "ECONNREFUSED", `cannot connect to ${target}`));
+    }
+    function onAbort(): void {
+      // An abort rejects with the signal's reason, unchanged.
+      negotiation?.cancel(signal!.reason);
+      finish(signal!.reason);
+    }
+
+    socket.on("error", onConnectError);
+    socket.once("connect", () => {
+      const addresses = {
+        local: formatAddress(socket.localAddress, socket.localPort),
+        remote: formatAddress(socket.remoteAddress, socket.remotePort),
+      };
+      negotiation = negotiate(socket, opts, addresses, finish);
+      // From here the handshake (and then the pipe) listens for errors.
+      socket.removeListener("error", onConnectError);
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const limit = deadline(opts.handshakeTimeout);
+    if (limit !== undefined) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        const err =
+          negotiation === undefined
+            ? new SPError("ETIMEDOUT", `${target}: TCP connect did not finish within ${limit} ms`)
+            : new SPError("ETIMEDOUT", `${target}: peer sent no SP handshake within ${limit} ms`);
+        negotiation?.cancel(err);
+        finish(err);
+      }, limit);
+    }
+  });
+}
+
+async function listen(
+  url: URL,
+  opts: TransportOptions,
+  accept: (pipe: TransportPipe) => void,
+  refused: (err: SPError, remoteAddress: string) => void,
+): Promise<TransportListener> {
+  const where = parseUrl(url, "listen");
+  if (where instanceof SPError) throw where;
+  if (opts.signal?.aborted) throw opts.signal.reason;
+
+  const server: Server = createServer();
+  /** Connections still in their handshake; a closing listener drops them. */
+  const shaking = new Map<Socket, Negotiation>();
+  let closed = false;
+  let real = where.port;
+
+  server.on("connection", (socket: Socket) => {
+    const remote = formatAddress(socket.remoteAddress, socket.remotePort);
+    const local = formatAddress(socket.localAddress, socket.localPort);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let over = false;
+    const n = negotiate(socket, opts, { local, remote }, (err, pipe) => {
+      over = true;
+      shaking.delete(socket);
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      if (closed) {
+        // Nobody to hand it to; a handshake cut short by close() is not a refusal.
+        pipe?.close();
+        return;
+      }
+      if (pipe !== undefined) accept(pipe);
+      else refused(err instanceof SPError ? err : fromErrno(err, "ECONNRESET", remote), remote);
+    });
+    if (over) return;
+    shaking.set(socket, n);
+    const limit = deadline(opts.handshakeTimeout);
+    if (limit !== undefined) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        n.cancel(new SPError("ETIMEDOUT", `${remote}: peer sent no SP handshake within ${limit} ms`));
+      }, limit);
+    }
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(fromErrno(err, "EADDRINVAL", `cannot listen on ${url.href}`));
+    server.once("error", onError);
+    server.listen({ host: where.host, port: where.port, ipv6Only: where.ipv6Only }, () => {
+      server.removeListener("error", onError);
+      const addr = server.address();
+      if (typeof addr === "object" && addr !== null) real = addr.port;
+      resolve();
+    });
+  });
+  // After listening, the server reports only accept() failures (e.g. EMFILE): a connection we could not take.
+  server.on("error", (err: Error) => refused(fromErrno(err, "ECONNRESET", `${url.href}: accept failed`), "?"));
+
+  const hostPart = url.hostname === "" ? "*" : url.hostname;
+  const listenerUrl = `${where.scheme}://${hostPart}:${real}`;
+  return {
+    url: listenerUrl,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      // Stop accepting. Accepted pipes belong to their sockets, which close them.
+      server.close();
+      for (const n of [...shaking.values()]) n.cancel(new SPError("ECLOSED", `listener ${listenerUrl} closed`));
+      shaking.clear();
+      // The listening handle is released on the next turn of the event loop; after that the port can be bound again.
+      await new Promise<void>((r) => setImmediate(r));
+    },
+  };
+}
+
+/**
+ * The tcp:// transport: dial and listen, nng-compatible (sp-wire.md 3).
+ *
+ * @example
+ * const rep = new Rep({ transports: [tcpTransport()] });
+ * const l = await rep.listen("tcp://127.0.0.1:0");
+ * console.log(l.url); // tcp://127.0.0.1:40123
+ */
+export function tcpTransport(): Transport {
+  return {
+    schemes: ["tcp", "tcp4", "tcp6"],
+    dial,
+    listen,
+  };
+}
