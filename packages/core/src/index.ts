@@ -10,6 +10,7 @@ export { consoleLogger, silentLogger, type Logger } from "./log.js";
 export { Socket, Listener, type SocketConfig, type SocketStats, type SocketEvents } from "./socket.js";
 export { Dialer, type DialOptions, type DialerState } from "./dialer.js";
 export { Pipe } from "./pipe.js";
+export { device, type Device } from "./device.js";
 export type { OpOptions, ProtocolHooks, ProtocolImpl, ProtocolFactory } from "./protocol.js";
 export type {
   Transport,

@@ -59,6 +59,8 @@ export interface SocketEvents {
   dialerror: { dialer: Dialer; error: SPError; attempt: number; retryIn: number };
   /** A listener refused an incoming connection. */
   accepterror: { listener: Listener; error: SPError; remoteAddress: string };
+  /** The socket was closed. */
+  close: undefined;
 }
 
 /** A bound listener. `url` carries the real port when port 0 was asked for. */
@@ -466,6 +468,7 @@ export class Socket implements AsyncIterable<Message> {
     for (const w of this.#waiters.clear()) if (w.live) w.s.reject(closedErr);
     this.#recvq.clear();
     this.proto.close();
+    this.#events.emit("close", undefined);
     await Promise.all(ls.map((l) => l.close()));
   }
 }
