@@ -34,3 +34,8 @@ export { Pub, pub0 } from "./protocol/pub0.js";
 export { Sub, sub0 } from "./protocol/sub0.js";
 export { Req, req0 } from "./protocol/req0.js";
 export { Rep, rep0 } from "./protocol/rep0.js";
+export { Push, push0 } from "./protocol/push0.js";
+export { Pull, pull0 } from "./protocol/pull0.js";
+export { Pair0, pair0 } from "./protocol/pair0.js";
+export { Pair1, pair1 } from "./protocol/pair1.js";
+export { Bus, bus0 } from "./protocol/bus0.js";

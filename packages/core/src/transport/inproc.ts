@@ -31,6 +31,7 @@ class InprocPipe implements TransportPipe {
   /** Messages this side wrote that the peer has not taken yet. */
   inflight = 0;
   #wantDrain = false;
+  #endErr: SPError | undefined = undefined;
   #paused = false;
 
   constructor(addr: string, maxSize: number, hwm: number) {
@@ -62,6 +63,12 @@ class InprocPipe implements TransportPipe {
 
   start(h: TransportPipeHandler): void {
     this.#h = h;
+    if (this.#closed) {
+      // Closed before start (a listener refused us inside dial()): report it now.
+      const err = this.#endErr;
+      queueMicrotask(() => h.closed(err));
+      return;
+    }
     const held = this.#held;
     this.#held = [];
     for (const m of held) this.#receive(m);
@@ -104,8 +111,9 @@ class InprocPipe implements TransportPipe {
   #end(err: SPError | undefined): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#endErr = err;
     const h = this.#h;
-    queueMicrotask(() => h?.closed(err));
+    if (h !== undefined) queueMicrotask(() => h.closed(err));
   }
 
   close(): void {

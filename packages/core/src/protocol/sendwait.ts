@@ -1,0 +1,61 @@
+/**
+ * Sends that wait for a pipe, shared by PUSH and PAIR (sp-wire.md 5.4, 5.5):
+ * a message goes to the pipe `pick()` names, at once if there is one, else it
+ * waits, in order, until `flush()` finds one (the protocol calls it from
+ * pipeReady and addPipe). A waiting send honours its signal and time limit;
+ * one that gives up is never sent later.
+ */
+import { waitFor, type Settle } from "../op.js";
+import type { Pipe } from "../pipe.js";
+import type { OpOptions } from "../protocol.js";
+
+export interface WaitingSends {
+  /** Send `parts` on the next pipe `pick()` returns, waiting (FIFO) while it returns none. */
+  send(parts: readonly Uint8Array[], opts: OpOptions): Promise<void>;
+  /** Hand waiting messages to pipes while `pick()` finds one that can take them. */
+  flush(): void;
+  /** Reject every waiting send with `err` (the socket closed). */
+  close(err: unknown): void;
+  /** Sends waiting for a pipe. */
+  readonly length: number;
+}
+
+/** `pick` returns a pipe that can take a message now (`pipe.ready`), or undefined. */
+export function waitingSends(pick: () => Pipe | undefined): WaitingSends {
+  const waiting: { parts: readonly Uint8Array[]; s: Settle<void> }[] = [];
+
+  function flush(): void {
+    while (waiting.length > 0) {
+      const p = pick();
+      if (p === undefined) return;
+      const w = waiting.shift()!;
+      p.send(w.parts);
+      w.s.resolve();
+    }
+  }
+
+  return {
+    send(parts, opts): Promise<void> {
+      return waitFor<void>(opts, "send", (s) => {
+        // Behind any earlier waiting send: order is kept.
+        const w = { parts, s };
+        waiting.push(w);
+        flush();
+        return () => {
+          const i = waiting.indexOf(w);
+          if (i >= 0) waiting.splice(i, 1);
+        };
+      });
+    },
+
+    flush,
+
+    close(err): void {
+      for (const w of waiting.splice(0)) w.s.reject(err);
+    },
+
+    get length(): number {
+      return waiting.length;
+    },
+  };
+}
