@@ -24,30 +24,33 @@ function withNodeTransports(config: SocketConfig | undefined): SocketConfig {
   return { ...config, transports: config?.transports ?? nodeTransports() };
 }
 
-/** PUB with Node transports. */
-export class Pub extends core.Pub {
-  constructor(config?: SocketConfig) {
-    super(withNodeTransports(config));
-  }
+type SocketClass<S> = new (config?: SocketConfig) => S;
+
+/** The core class `Base` with Node's transports as the default `transports`. */
+function withNode<S>(Base: SocketClass<S>): SocketClass<S> {
+  return class extends (Base as SocketClass<object>) {
+    constructor(config?: SocketConfig) {
+      super(withNodeTransports(config));
+    }
+  } as SocketClass<S>;
 }
 
-/** SUB with Node transports. */
-export class Sub extends core.Sub {
-  constructor(config?: SocketConfig) {
-    super(withNodeTransports(config));
-  }
-}
-
-/** REQ with Node transports. */
-export class Req extends core.Req {
-  constructor(config?: SocketConfig) {
-    super(withNodeTransports(config));
-  }
-}
-
-/** REP with Node transports. */
-export class Rep extends core.Rep {
-  constructor(config?: SocketConfig) {
-    super(withNodeTransports(config));
-  }
-}
+// Each export is both a value (the class) and a type (its instances), like a class declaration.
+export const Pub = withNode(core.Pub);
+export type Pub = core.Pub;
+export const Sub = withNode(core.Sub);
+export type Sub = core.Sub;
+export const Req = withNode(core.Req);
+export type Req = core.Req;
+export const Rep = withNode(core.Rep);
+export type Rep = core.Rep;
+export const Push = withNode(core.Push);
+export type Push = core.Push;
+export const Pull = withNode(core.Pull);
+export type Pull = core.Pull;
+export const Pair0 = withNode(core.Pair0);
+export type Pair0 = core.Pair0;
+export const Pair1 = withNode(core.Pair1);
+export type Pair1 = core.Pair1;
+export const Bus = withNode(core.Bus);
+export type Bus = core.Bus;
