@@ -11,6 +11,7 @@
  * (nng_dial without NNG_FLAG_NONBLOCK).
  */
 import { SPError } from "./errors.js";
+import { MAX_TIMER } from "./op.js";
 import type { Transport, TransportOptions, TransportPipe } from "./transport.js";
 import type { ResolvedOptions } from "./options.js";
 
@@ -162,7 +163,7 @@ export class Dialer implements PromiseLike<void> {
   #schedule(): number {
     const d = this.#delay;
     const wait = d / 2 + Math.random() * (d / 2);
-    if (this.#max > 0) this.#delay = Math.min(this.#max, Math.max(d * 2, 1));
+    if (this.#max > 0) this.#delay = Math.min(this.#max, Math.max(d * 2, 1), MAX_TIMER);
     this.#state = "waiting";
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

@@ -39,3 +39,6 @@ export { Pull, pull0 } from "./protocol/pull0.js";
 export { Pair0, pair0 } from "./protocol/pair0.js";
 export { Pair1, pair1 } from "./protocol/pair1.js";
 export { Bus, bus0 } from "./protocol/bus0.js";
+export { Surveyor, surveyor0, type Surveyor0, type Survey, type SurveyOptions } from "./protocol/surveyor0.js";
+export { Respondent, respondent0 } from "./protocol/respondent0.js";
+export { type Responder } from "./protocol/responder.js";

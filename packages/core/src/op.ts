@@ -6,6 +6,14 @@
 import { SPError } from "./errors.js";
 import type { OpOptions } from "./protocol.js";
 
+/** setTimeout fires at once past 2^31-1 ms (24.8 days); longer limits are treated as none. */
+export const MAX_TIMER = 0x7fffffff;
+
+/** True when `ms` is a limit a timer can keep (finite and at most MAX_TIMER). */
+export function timed(ms: number | undefined): ms is number {
+  return ms !== undefined && Number.isFinite(ms) && ms <= MAX_TIMER;
+}
+
 export interface Settle<T> {
   resolve(v: T): void;
   reject(e: unknown): void;
@@ -45,7 +53,7 @@ export function waitFor<T>(opts: OpOptions, what: string, start: (s: Settle<T>) 
       return;
     }
     const t = opts.timeout;
-    if (t !== undefined && Number.isFinite(t)) {
+    if (timed(t)) {
       timer = setTimeout(() => finish(() => reject(new SPError("ETIMEDOUT", `${what} timed out after ${t} ms`))), t);
     }
     signal?.addEventListener("abort", onAbort, { once: true });

@@ -227,3 +227,26 @@ test("a reply shorter than 4 bytes closes the req's pipe with EPROTO", async () 
   await rep.close();
   await req.close();
 });
+
+test("reply() on a raw rep rejects ENOTSUP (the local pipe-id word must not reach the wire)", async () => {
+  const m = mem();
+  const rep = new Rep({ ...m.o, raw: true });
+  await rep.listen(m.url);
+  const req = new Req(m.o);
+  await req.dial(m.url);
+  req.request("x").catch(() => undefined);
+  const q = await rep.recv();
+  await assert.rejects(rep.reply(q, "nope"), isCode("ENOTSUP"));
+  await rep.close();
+  await req.close();
+});
+
+test("a time limit past what a timer can hold (24.8 days) is treated as none, not as zero", async () => {
+  const { req, rep } = await pair({ resendTime: 2 ** 40 });
+  const p = req.request("patient", { timeout: 2 ** 40 });
+  const q = await rep.recv({ timeout: 2 ** 40 });
+  await rep.reply(q, "fine");
+  assert.equal((await p).text(), "fine");
+  await req.close();
+  await rep.close();
+});

@@ -54,3 +54,7 @@ export const Pair1 = withNode(core.Pair1);
 export type Pair1 = core.Pair1;
 export const Bus = withNode(core.Bus);
 export type Bus = core.Bus;
+export const Surveyor = withNode(core.Surveyor);
+export type Surveyor = core.Surveyor;
+export const Respondent = withNode(core.Respondent);
+export type Respondent = core.Respondent;

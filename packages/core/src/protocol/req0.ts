@@ -20,7 +20,7 @@ import { protocols } from "../protocols.js";
 import { checkTime } from "../options.js";
 import { SPError } from "../errors.js";
 import { Message, getU32, u32, toBytes, type Data } from "../message.js";
-import { waitFor, type Settle } from "../op.js";
+import { waitFor, timed, type Settle } from "../op.js";
 import type { Pipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { backtraceEnd, nextId, randomId, NO_ID, TOO_MANY_HOPS } from "./backtrace.js";
@@ -69,7 +69,7 @@ export function req0(h: ProtocolHooks): Req0 {
     r.pipe = p;
     p.send(r.parts);
     const t = h.options.resendTime;
-    if (t > 0 && Number.isFinite(t)) {
+    if (t > 0 && timed(t)) {
       r.resend = setTimeout(() => {
         r.resend = undefined;
         r.pipe = undefined;
