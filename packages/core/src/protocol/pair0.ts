@@ -15,32 +15,16 @@ import { SPError } from "../errors.js";
 import { Message } from "../message.js";
 import type { Pipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
-import { waitingSends } from "./sendwait.js";
+import { onePeer, waitingSends } from "./sendwait.js";
 
 export function pair0(h: ProtocolHooks): ProtocolImpl {
-  /** The one pipe this socket talks to. */
-  let peer: Pipe | undefined;
-
-  const sends = waitingSends(() => (peer?.ready === true ? peer : undefined));
+  const one = onePeer("pair");
+  const sends = waitingSends(one.ready);
 
   return {
     recvFull: "pause",
 
-    addPipe(p: Pipe): SPError | void {
-      if (peer !== undefined) {
-        return new SPError("ESTATE", `pair socket already has a peer (pipe ${peer.id}); refusing pipe ${p.id}`);
-      }
-      peer = p;
-    },
-
-    removePipe(p: Pipe): void {
-      if (peer === p) peer = undefined;
-    },
-
-    // The socket calls this for the new peer and when its pipe drained.
-    pipeReady(p: Pipe): void {
-      if (p === peer) sends.flush();
-    },
+    ...one.hooks(sends),
 
     pipeMessage(p: Pipe, data: Uint8Array): void {
       h.deliver(new Message(data, undefined, p.id));

@@ -21,16 +21,14 @@ import { SPError } from "../errors.js";
 import { Message, getU32, u32 } from "../message.js";
 import type { Pipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
-import { waitingSends } from "./sendwait.js";
+import { onePeer, waitingSends } from "./sendwait.js";
 
 /** The largest hop count on the wire; beyond it the peer is broken, not just far away. */
 const MAX_HOPS = 255;
 
 export function pair1(h: ProtocolHooks): ProtocolImpl {
-  /** The one pipe this socket talks to. */
-  let peer: Pipe | undefined;
-
-  const sends = waitingSends(() => (peer?.ready === true ? peer : undefined));
+  const one = onePeer("pair1");
+  const sends = waitingSends(one.ready);
 
   /** Send `body` as having come `hops` hops so far: it leaves with one more. */
   function sendHop(hops: number, body: Uint8Array, opts: OpOptions): Promise<void> {
@@ -45,21 +43,7 @@ export function pair1(h: ProtocolHooks): ProtocolImpl {
   return {
     recvFull: "pause",
 
-    addPipe(p: Pipe): SPError | void {
-      if (peer !== undefined) {
-        return new SPError("ESTATE", `pair1 socket already has a peer (pipe ${peer.id}); refusing pipe ${p.id}`);
-      }
-      peer = p;
-    },
-
-    removePipe(p: Pipe): void {
-      if (peer === p) peer = undefined;
-    },
-
-    // The socket calls this for the new peer and when its pipe drained.
-    pipeReady(p: Pipe): void {
-      if (p === peer) sends.flush();
-    },
+    ...one.hooks(sends),
 
     pipeMessage(p: Pipe, data: Uint8Array): void {
       if (data.length < 4) {

@@ -15,28 +15,11 @@ import { Socket, type SocketConfig } from "../socket.js";
 import { protocols } from "../protocols.js";
 import { SPError } from "../errors.js";
 import type { Message } from "../message.js";
-import type { Pipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
-import { waitingSends } from "./sendwait.js";
+import { roundRobin, waitingSends } from "./sendwait.js";
 
 export function push0(h: ProtocolHooks): ProtocolImpl {
-  /** Where the round robin looks first. */
-  let rr = 0;
-
-  /** The next pipe, round robin, that can take a message now; undefined if none. */
-  function pickPipe(): Pipe | undefined {
-    const ps = h.pipes();
-    for (let i = 0; i < ps.length; i++) {
-      const p = ps[(rr + i) % ps.length]!;
-      if (p.ready) {
-        rr = (rr + i + 1) % ps.length;
-        return p;
-      }
-    }
-    return undefined;
-  }
-
-  const sends = waitingSends(pickPipe);
+  const sends = waitingSends(roundRobin(h.pipes));
 
   return {
     canRecv: false,

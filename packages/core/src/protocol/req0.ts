@@ -24,6 +24,7 @@ import { waitFor, timed, type Settle } from "../op.js";
 import type { Pipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { backtraceEnd, nextId, randomId, NO_ID, TOO_MANY_HOPS } from "./backtrace.js";
+import { roundRobin } from "./sendwait.js";
 
 interface Request {
   id: number;
@@ -41,24 +42,13 @@ export interface Req0 extends ProtocolImpl {
 
 export function req0(h: ProtocolHooks): Req0 {
   let id = randomId();
-  let rr = 0;
   const pending = new Map<number, Request>();
   const waiting: Request[] = [];
   const rawWaiting: { parts: readonly Uint8Array[]; s: Settle<void> }[] = [];
   let current: { id: number; req: Promise<Message> } | undefined;
 
   /** The next pipe, round robin, that can take a message now; undefined if none. */
-  function pickPipe(): Pipe | undefined {
-    const ps = h.pipes();
-    for (let i = 0; i < ps.length; i++) {
-      const p = ps[(rr + i) % ps.length]!;
-      if (p.ready) {
-        rr = (rr + i + 1) % ps.length;
-        return p;
-      }
-    }
-    return undefined;
-  }
+  const pickPipe = roundRobin(h.pipes);
 
   function dispatch(r: Request): void {
     const p = pickPipe();

@@ -7,7 +7,8 @@
  */
 import { waitFor, type Settle } from "../op.js";
 import type { Pipe } from "../pipe.js";
-import type { OpOptions } from "../protocol.js";
+import { SPError } from "../errors.js";
+import type { OpOptions, ProtocolImpl } from "../protocol.js";
 
 export interface WaitingSends {
   /** Send `parts` on the next pipe `pick()` returns, waiting (FIFO) while it returns none. */
@@ -57,5 +58,56 @@ export function waitingSends(pick: () => Pipe | undefined): WaitingSends {
     get length(): number {
       return waiting.length;
     },
+  };
+}
+
+/**
+ * A round-robin chooser over `pipes()`: each call returns the next pipe after
+ * the last one chosen that can take a message now (`pipe.ready`), or
+ * undefined when none can. PUSH and REQ spread their messages with it.
+ */
+export function roundRobin(pipes: () => readonly Pipe[]): () => Pipe | undefined {
+  let next = 0;
+  return () => {
+    const ps = pipes();
+    for (let i = 0; i < ps.length; i++) {
+      const p = ps[(next + i) % ps.length]!;
+      if (p.ready) {
+        next = (next + i + 1) % ps.length;
+        return p;
+      }
+    }
+    return undefined;
+  };
+}
+
+/**
+ * The one-peer rule of PAIR0 and PAIR1: the first pipe is the peer, a second
+ * is refused (ESTATE; the socket closes it) while the first lives, and waiting
+ * sends go out when the peer can take them.
+ */
+export function onePeer(name: string): {
+  /** The peer, if it can take a message now. */
+  ready(): Pipe | undefined;
+  hooks(sends: WaitingSends): Pick<ProtocolImpl, "addPipe" | "removePipe" | "pipeReady">;
+} {
+  let peer: Pipe | undefined;
+  return {
+    ready: () => (peer?.ready === true ? peer : undefined),
+    hooks: (sends) => ({
+      addPipe(p: Pipe): SPError | void {
+        if (peer !== undefined) {
+          return new SPError("ESTATE", `${name} socket already has a peer (pipe ${peer.id}); refusing pipe ${p.id}`);
+        }
+        peer = p;
+      },
+      removePipe(p: Pipe): void {
+        if (peer === p) peer = undefined;
+      },
+      // The socket calls this for the new peer and when its pipe drained.
+      pipeReady(p: Pipe): void {
+        if (p === peer) sends.flush();
+      },
+    }),
   };
 }
