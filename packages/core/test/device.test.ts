@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Req, Rep, Pub, Sub, SPError, device, inprocTransport, silentLogger } from "../src/index.js";
-import { until, hex } from "./support.js";
+import { until, hex, word } from "./support.js";
 
 const o = () => ({ transports: [inprocTransport()], logger: silentLogger });
 
@@ -27,7 +27,7 @@ test("req -> device -> rep: one backtrace word added on the way in and removed o
   const q = await rep.recv();
   assert.equal(q.header.length, 8, "pipe id word + request id");
   assert.equal(q.header[0]! & 0x80, 0, "the hop word has the top bit clear");
-  assert.equal(Buffer.from(q.header).readUInt32BE(0), front.pipes[0]!.id);
+  assert.equal(word(q.header), front.pipes[0]!.id);
   await rep.reply(q, "world");
   const r = await p;
   assert.equal(r.text(), "world");

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Req, Rep, SPError, Message } from "../src/index.js";
-import { mem, until, hex } from "./support.js";
+import { mem, until, hex, word } from "./support.js";
 
 async function pair(reqOpts = {}, repOpts = {}) {
   const m = mem();
@@ -31,7 +31,7 @@ test("concurrent requests carry consecutive ids and may be answered out of order
   const { req, rep } = await pair();
   const ps = ["a", "b", "c"].map((s) => req.request(s));
   const qs = [await rep.recv(), await rep.recv(), await rep.recv()];
-  const ids = qs.map((q) => Buffer.from(q.header).readUInt32BE(0));
+  const ids = qs.map((q) => word(q.header));
   assert.equal(ids[1], ids[0]! + 1);
   assert.equal(ids[2], ids[1]! + 1);
   // answer in reverse order
@@ -206,7 +206,7 @@ test("raw rep pushes the pipe id and routes replies by it", async () => {
   const p = req.request("hello");
   const q = await rep.recv();
   assert.equal(q.header.length, 8);
-  assert.equal(Buffer.from(q.header).readUInt32BE(0), rep.pipes[0]!.id);
+  assert.equal(word(q.header), rep.pipes[0]!.id);
   await rep.send(new Message(new TextEncoder().encode("world"), q.header));
   assert.equal((await p).text(), "world");
   await rep.close();

@@ -3,10 +3,9 @@ import assert from "node:assert/strict";
 import { SPError, Message, device } from "../src/index.js";
 import { Surveyor } from "../src/protocol/surveyor0.js";
 import { Respondent } from "../src/protocol/respondent0.js";
-import { mem, until, hex } from "./support.js";
+import { mem, until, hex, word } from "./support.js";
 
 const isCode = (code: string) => (e: unknown) => e instanceof SPError && e.code === code;
-const word = (b: Uint8Array, i = 0): number => Buffer.from(b.buffer, b.byteOffset, b.byteLength).readUInt32BE(i * 4);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** A surveyor listening and `n` respondents dialled in. */
