@@ -1,6 +1,6 @@
 /**
  * @spwire/node: the spwire sockets for Node, with Node's transports
- * (tcp://, ws:// listen and dial) given to every socket by default.
+ * (tcp://, ipc://, tls+tcp://, ws:// and wss:// listen and dial) given to every socket by default.
  *
  * Nothing is registered globally: the classes here are the core classes with
  * a different default for the `transports` option, so core sockets stay
@@ -10,14 +10,18 @@ import * as core from "@spwire/core";
 import type { SocketConfig, Transport } from "@spwire/core";
 import { tcpTransport } from "./transport/tcp.js";
 import { nodeWsTransport } from "./transport/ws.js";
+import { ipcTransport } from "./transport/ipc.js";
+import { tlsTransport } from "./transport/tls.js";
 
 export * from "@spwire/core";
 export { tcpTransport } from "./transport/tcp.js";
 export { nodeWsTransport } from "./transport/ws.js";
+export { ipcTransport } from "./transport/ipc.js";
+export { tlsTransport, type TlsOptions, type Pem } from "./transport/tls.js";
 
-/** The transports a Node socket gets unless told otherwise: tcp, ws, wss. */
+/** The transports a Node socket gets unless told otherwise: tcp, ws, wss, ipc, tls+tcp. */
 export function nodeTransports(): Transport[] {
-  return [tcpTransport(), nodeWsTransport()];
+  return [tcpTransport(), nodeWsTransport(), ipcTransport(), tlsTransport()];
 }
 
 function withNodeTransports(config: SocketConfig | undefined): SocketConfig {

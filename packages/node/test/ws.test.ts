@@ -593,8 +593,8 @@ test("listen on a port held by another server rejects EADDRINUSE", async () => {
   await assert.rejects(ourListener(`ws://127.0.0.1:${port}/sp`, topts(protocols.rep)), { code: "EADDRINUSE" });
 });
 
-test("listen on wss:// is refused ENOTSUP for now", async () => {
-  await assert.rejects(ourListener("wss://127.0.0.1:0/sp", topts(protocols.rep)), { code: "ENOTSUP" });
+test("listen on wss:// without cert and key is refused EINVAL", async () => {
+  await assert.rejects(ourListener("wss://127.0.0.1:0/sp", topts(protocols.rep)), { code: "EINVAL" });
 });
 
 // ---------------------------------------------------------------- interop with nngcat (nng 1.5.2)

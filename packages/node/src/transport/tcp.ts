@@ -16,6 +16,10 @@
  * URLs: `tcp://host:port`, `tcp://[v6]:port`; a listener may use `*` (nng's
  * wildcard) for all interfaces and port 0 for any free port. Paths, queries
  * and credentials are refused, as nng refuses them.
+ *
+ * The stream machinery here (handshake, pipe, dial and accept loops) is also
+ * what ipc:// and tls+tcp:// run on: they differ only in how a connection is
+ * opened or wrapped ({@link dialStream}, {@link serveStream}, {@link TcpLayer}).
  */
 import { connect, createServer, isIP, type Server, type Socket } from "node:net";
 import {
@@ -56,26 +60,97 @@ const errnoCodes: Readonly<Record<string, ErrorCode>> = {
   EPERM: "EPERM",
 };
 
-function fromErrno(err: unknown, fallback: ErrorCode, what: string): SPError {
+/** OpenSSL's certificate verification results, as Node's tls module puts them in `err.code`. */
+const x509Codes: ReadonlySet<string> = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_CRL",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECRYPT_CRL_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "CERT_SIGNATURE_FAILURE",
+  "CRL_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CRL_NOT_YET_VALID",
+  "CRL_HAS_EXPIRED",
+  "ERROR_IN_CERT_NOT_BEFORE_FIELD",
+  "ERROR_IN_CERT_NOT_AFTER_FIELD",
+  "ERROR_IN_CRL_LAST_UPDATE_FIELD",
+  "ERROR_IN_CRL_NEXT_UPDATE_FIELD",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "CERT_CHAIN_TOO_LONG",
+  "CERT_REVOKED",
+  "INVALID_CA",
+  "PATH_LENGTH_EXCEEDED",
+  "INVALID_PURPOSE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "HOSTNAME_MISMATCH",
+]);
+
+/**
+ * True for a failure of TLS itself (tls+tcp://, wss://): an OpenSSL error
+ * (bad record, alert from the peer, no shared cipher), a certificate the
+ * verification refused, or Node's own TLS checks (ERR_TLS_CERT_ALTNAME_INVALID).
+ */
+export function isTlsFailure(err: unknown): boolean {
+  const e = err as { code?: unknown; library?: unknown } | null;
+  const code = typeof e?.code === "string" ? e.code : "";
+  return (
+    code.startsWith("ERR_SSL_") ||
+    code.startsWith("ERR_TLS_") ||
+    code.startsWith("ERR_OSSL_") ||
+    x509Codes.has(code) ||
+    typeof e?.library === "string" ||
+    // A TLS record or alert error on a socket's read or write path comes as
+    // errno EPROTO with OpenSSL's error line in the message (Node 20).
+    (code === "EPROTO" && tlsReason(err) !== undefined)
+  );
+}
+
+/** The readable part of an OpenSSL error: `reason`, or the field after "SSL routines:<function>:" in the message. */
+function tlsReason(err: unknown): string | undefined {
+  const e = err as { reason?: unknown; message?: unknown } | null;
+  if (typeof e?.reason === "string" && e.reason !== "") return e.reason;
+  const m = typeof e?.message === "string" ? /SSL routines:[^:]*:([^:]+)/.exec(e.message) : null;
+  return m?.[1];
+}
+
+/**
+ * A Node error from a stream socket (net or tls) as an SPError: errno codes
+ * by the table above, TLS failures as ECRYPTO with OpenSSL's reason
+ * ("self-signed certificate", "wrong version number"), anything else as
+ * `fallback`. An SPError passes through unchanged.
+ */
+export function fromErrno(err: unknown, fallback: ErrorCode, what: string): SPError {
   if (err instanceof SPError) return err;
   const errno = (err as NodeJS.ErrnoException | null)?.code;
-  const code = (errno !== undefined ? errnoCodes[errno] : undefined) ?? fallback;
-  const detail = err instanceof Error ? err.message : String(err);
+  const tls = isTlsFailure(err);
+  const code = (errno !== undefined ? errnoCodes[errno] : undefined) ?? (tls ? "ECRYPTO" : fallback);
+  let detail = err instanceof Error ? err.message : String(err);
+  if (tls) {
+    // OpenSSL's message is "error:0A00010B:SSL routines::wrong version number"; give the readable part.
+    detail = `TLS failed: ${tlsReason(err) ?? detail}`;
+  }
   return new SPError(code, `${what}: ${detail}`, { cause: err });
 }
 
 /** `tcp://1.2.3.4:5`, `tcp://[::1]:5`. */
-function formatAddress(ip: string | undefined, port: number | undefined, scheme = "tcp"): string {
+export function formatAddress(ip: string | undefined, port: number | undefined, scheme = "tcp"): string {
   const a = ip ?? "?";
   return `${scheme}://${a.includes(":") ? `[${a}]` : a}:${port ?? 0}`;
 }
 
 /** A deadline in ms, or undefined for none (0, negative, Infinity, NaN). */
-function deadline(ms: number): number | undefined {
+export function deadline(ms: number): number | undefined {
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-interface Where {
+/** Where a tcp (or tls+tcp) URL points. */
+export interface TcpWhere {
   scheme: string;
   /** undefined: all interfaces (listen only). */
   host: string | undefined;
@@ -84,18 +159,24 @@ interface Where {
   ipv6Only: boolean;
 }
 
-/** Read a tcp URL the way nng does: host and port only. Returns the reason when it is not one. */
-function parseUrl(url: URL, role: "dial" | "listen"): Where | SPError {
+/**
+ * Read a tcp URL the way nng does: host and port only. Returns the reason
+ * when it is not one. `prefix` is "tls+" for tls+tcp:// URLs, which have the
+ * same shape.
+ */
+export function parseTcpUrl(url: URL, role: "dial" | "listen", prefix = ""): TcpWhere | SPError {
   const scheme = url.protocol.replace(/:$/, "");
+  const kind = `${prefix}tcp`;
   const bad = (why: string): SPError => new SPError("EINVAL", `${url.href}: ${why}`);
-  if (scheme !== "tcp" && scheme !== "tcp4" && scheme !== "tcp6") return bad(`the tcp transport does not serve ${scheme}://`);
-  if (url.username !== "" || url.password !== "") return bad("a tcp URL has no user or password");
-  if (url.pathname !== "" && url.pathname !== "/") return bad(`a tcp URL has no path (got "${url.pathname}")`);
-  if (url.search !== "" || url.hash !== "") return bad("a tcp URL has no query or fragment");
-  if (url.port === "") return bad(`a tcp URL needs a port, e.g. ${scheme}://127.0.0.1:5555`);
+  const base = scheme.startsWith(prefix) ? scheme.slice(prefix.length) : "";
+  if (base !== "tcp" && base !== "tcp4" && base !== "tcp6") return bad(`the ${kind} transport does not serve ${scheme}://`);
+  if (url.username !== "" || url.password !== "") return bad(`a ${kind} URL has no user or password`);
+  if (url.pathname !== "" && url.pathname !== "/") return bad(`a ${kind} URL has no path (got "${url.pathname}")`);
+  if (url.search !== "" || url.hash !== "") return bad(`a ${kind} URL has no query or fragment`);
+  if (url.port === "") return bad(`a ${kind} URL needs a port, e.g. ${scheme}://127.0.0.1:5555`);
   const port = Number(url.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) return bad(`port ${url.port} is not a TCP port`);
-  const family = scheme === "tcp4" ? 4 : scheme === "tcp6" ? 6 : 0;
+  const family = base === "tcp4" ? 4 : base === "tcp6" ? 6 : 0;
   const h = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const wildcard = h === "" || h === "*";
   if (role === "dial") {
@@ -326,13 +407,24 @@ export function negotiate(
   let settled = false;
   const remote = addresses.remote;
 
-  const fail = (err: unknown): void => {
+  const fail = (err: unknown, gentle = false): void => {
     if (settled) return;
     settled = true;
     // The error and close listeners stay: they are no-ops now, and a socket must never be left without an error listener.
     socket.removeListener("data", onData);
     socket.removeListener("end", onEnd);
-    socket.destroy();
+    if (gentle) {
+      // The peer's header was wrong. Ours was written first, but a TLS layer
+      // may still hold it: end (FIN after it) rather than destroy, so the
+      // peer reads it and can say why it was refused (EPEER) too.
+      socket.end();
+      socket.resume();
+      const linger = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS);
+      linger.unref();
+      socket.once("close", () => clearTimeout(linger));
+    } else {
+      socket.destroy();
+    }
     done(err);
   };
   function onData(chunk: Uint8Array): void {
@@ -343,7 +435,7 @@ export function negotiate(
     if (have < HANDSHAKE_SIZE) return;
     const bad = checkHandshake(got, opts.protocol, remote);
     if (bad !== undefined) {
-      fail(bad);
+      fail(bad, true);
       return;
     }
     settled = true;
@@ -365,7 +457,8 @@ export function negotiate(
     fail(new SPError("ECONNSHUT", `${remote}: peer closed the connection during the SP handshake (${have} of ${HANDSHAKE_SIZE} bytes came)`));
   }
   function onError(err: Error): void {
-    fail(fromErrno(err, "ECONNRESET", `${remote}: during the SP handshake`));
+    // On a TLS listener the TLS handshake runs under this one too: its failures speak for themselves.
+    fail(fromErrno(err, "ECONNRESET", isTlsFailure(err) ? remote : `${remote}: during the SP handshake`));
   }
   function onClose(): void {
     fail(new SPError("ECONNRESET", `${remote}: connection lost during the SP handshake`));
@@ -382,26 +475,50 @@ export function negotiate(
   return { cancel: fail };
 }
 
-function dial(url: URL, opts: TransportOptions): Promise<TransportPipe> {
+/** @internal How a stream transport opens one connection for {@link dialStream}. */
+export interface StreamDial {
+  /** The address dialed, for error messages: `tcp://127.0.0.1:5555`, `ipc:///tmp/sp.ipc`. */
+  readonly target: string;
+  /** Start connecting. Errors before `ready` are dial failures (ECONNREFUSED unless the errno says more). */
+  open(): Socket;
+  /** The event after which the SP handshake starts: "connect", or "secureConnect" once TLS is up. */
+  readonly ready: "connect" | "secureConnect";
+  /** Names that first phase in the deadline message: "TCP connect", "TLS connect". */
+  readonly phase: string;
+  /** The pipe's addresses, read from the connected socket. */
+  addresses(socket: Socket): { local: string; remote: string };
+  /** ipc:// framing. */
+  readonly ipc: boolean;
+}
+
+/**
+ * Dial once over a stream socket: connect (and whatever `open` adds, such as
+ * TLS), then the SP handshake, all under one `handshakeTimeout` deadline.
+ * Resolves with the pipe; rejects with an SPError, or the abort reason.
+ */
+export function dialStream(d: StreamDial, opts: TransportOptions): Promise<TransportPipe> {
   return new Promise<TransportPipe>((resolve, reject) => {
     const signal = opts.signal;
     if (signal?.aborted) {
       reject(signal.reason);
       return;
     }
-    const where = parseUrl(url, "dial");
-    if (where instanceof SPError) {
-      reject(where);
-      return;
-    }
-    const target = formatAddress(where.host, where.port, where.scheme);
+    const target = d.target;
     let settled = false;
     let negotiation: Negotiation | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
 
-    const socket = connect({ host: where.host, port: where.port, family: where.family });
+    let socket: Socket;
+    try {
+      socket = d.open();
+    } catch (err) {
+      // Node checks connect options synchronously (and TLS material, when it builds a context).
+      reject(fromErrno(err, "EINVAL", `cannot connect to ${target}`));
+      return;
+    }
 
-    const finish = (err: unknown, pipe?: TransportPipe): void => {
+    /** `negotiated`: the handshake ended it and has already closed the socket its way. */
+    const finish = (err: unknown, pipe?: TransportPipe, negotiated = false): void => {
       if (settled) return;
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
@@ -411,7 +528,7 @@ function dial(url: URL, opts: TransportOptions): Promise<TransportPipe> {
         resolve(pipe);
         return;
       }
-      socket.destroy();
+      if (!negotiated) socket.destroy();
       reject(err);
     };
     function onConnectError(err: Error): void {
@@ -424,12 +541,9 @@ function dial(url: URL, opts: TransportOptions): Promise<TransportPipe> {
     }
 
     socket.on("error", onConnectError);
-    socket.once("connect", () => {
-      const addresses = {
-        local: formatAddress(socket.localAddress, socket.localPort),
-        remote: formatAddress(socket.remoteAddress, socket.remotePort),
-      };
-      negotiation = negotiate(socket, opts, addresses, finish);
+    socket.once(d.ready, () => {
+      if (settled) return;
+      negotiation = negotiate(socket, opts, d.addresses(socket), (err, pipe) => finish(err, pipe, true), d.ipc);
       // From here the handshake (and then the pipe) listens for errors.
       socket.removeListener("error", onConnectError);
     });
@@ -440,7 +554,7 @@ function dial(url: URL, opts: TransportOptions): Promise<TransportPipe> {
         timer = undefined;
         const err =
           negotiation === undefined
-            ? new SPError("ETIMEDOUT", `${target}: TCP connect did not finish within ${limit} ms`)
+            ? new SPError("ETIMEDOUT", `${target}: ${d.phase} did not finish within ${limit} ms`)
             : new SPError("ETIMEDOUT", `${target}: peer sent no SP handshake within ${limit} ms`);
         negotiation?.cancel(err);
         finish(err);
@@ -449,25 +563,44 @@ function dial(url: URL, opts: TransportOptions): Promise<TransportPipe> {
   });
 }
 
-async function listen(
-  url: URL,
+/** @internal How a stream listener names (and wraps) accepted connections, for {@link serveStream}. */
+export interface StreamServe {
+  /** ipc:// framing. */
+  readonly ipc: boolean;
+  /** The pipe's addresses, read from the accepted (unwrapped) socket. */
+  addresses(socket: Socket): { local: string; remote: string };
+  /** Put a layer (TLS) between the accepted connection and the SP handshake; its errors fail the handshake. */
+  wrap?(raw: Socket): Socket;
+}
+
+/**
+ * Run the SP handshake on every connection `server` accepts, each under the
+ * `handshakeTimeout` deadline (which starts at accept, so it also covers a
+ * `wrap` layer such as TLS); hand finished pipes to `accept`, failures to
+ * `refused`. Returns the function that stops it: handshakes still running
+ * are dropped with `reason`, and later ones are not reported.
+ */
+export function serveStream(
+  server: Server,
+  spec: StreamServe,
   opts: TransportOptions,
   accept: (pipe: TransportPipe) => void,
   refused: (err: SPError, remoteAddress: string) => void,
-): Promise<TransportListener> {
-  const where = parseUrl(url, "listen");
-  if (where instanceof SPError) throw where;
-  if (opts.signal?.aborted) throw opts.signal.reason;
-
-  const server: Server = createServer();
+): (reason: SPError) => void {
   /** Connections still in their handshake; a closing listener drops them. */
   const shaking = new Map<Socket, Negotiation>();
   let closed = false;
-  let real = where.port;
 
-  server.on("connection", (socket: Socket) => {
-    const remote = formatAddress(socket.remoteAddress, socket.remotePort);
-    const local = formatAddress(socket.localAddress, socket.localPort);
+  server.on("connection", (raw: Socket) => {
+    const { local, remote } = spec.addresses(raw);
+    let socket: Socket;
+    try {
+      socket = spec.wrap !== undefined ? spec.wrap(raw) : raw;
+    } catch (err) {
+      raw.destroy();
+      if (!closed) refused(fromErrno(err, "ECONNRESET", remote), remote);
+      return;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     let over = false;
     const n = negotiate(socket, opts, { local, remote }, (err, pipe) => {
@@ -482,7 +615,7 @@ async function listen(
       }
       if (pipe !== undefined) accept(pipe);
       else refused(err instanceof SPError ? err : fromErrno(err, "ECONNRESET", remote), remote);
-    });
+    }, spec.ipc);
     if (over) return;
     shaking.set(socket, n);
     const limit = deadline(opts.handshakeTimeout);
@@ -493,6 +626,82 @@ async function listen(
       }, limit);
     }
   });
+
+  return (reason: SPError) => {
+    if (closed) return;
+    closed = true;
+    for (const n of [...shaking.values()]) n.cancel(reason);
+    shaking.clear();
+  };
+}
+
+/**
+ * @internal What tls+tcp:// puts on top of tcp://: its URL prefix, how a
+ * dialer opens a connection, and how a listener wraps an accepted one.
+ */
+export interface TcpLayer {
+  /** "tls+": the layer serves tls+tcp, tls+tcp4 and tls+tcp6. */
+  readonly prefix: string;
+  /** Open a connection to `where` (a dial URL, so host is set); it emits "secureConnect" when ready. */
+  connect(where: TcpWhere): Socket;
+  /** Wrap an accepted connection (server side). */
+  wrap(raw: Socket): Socket;
+}
+
+/** Dial a tcp URL, or a tls+tcp URL through `layer`. */
+export function dialTcp(url: URL, opts: TransportOptions, layer?: TcpLayer): Promise<TransportPipe> {
+  if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
+  const where = parseTcpUrl(url, "dial", layer?.prefix);
+  if (where instanceof SPError) return Promise.reject(where);
+  // Pipe addresses say tcp:// (also for tcp4/tcp6) or tls+tcp://.
+  const label = layer !== undefined ? `${layer.prefix}tcp` : "tcp";
+  const addresses = (s: Socket): { local: string; remote: string } => ({
+    local: formatAddress(s.localAddress, s.localPort, label),
+    remote: formatAddress(s.remoteAddress, s.remotePort, label),
+  });
+  return dialStream(
+    {
+      target: formatAddress(where.host, where.port, where.scheme),
+      open: () =>
+        layer !== undefined ? layer.connect(where) : connect({ host: where.host, port: where.port, family: where.family }),
+      ready: layer !== undefined ? "secureConnect" : "connect",
+      phase: layer !== undefined ? "TLS connect" : "TCP connect",
+      addresses,
+      ipc: false,
+    },
+    opts,
+  );
+}
+
+/** Listen on a tcp URL, or a tls+tcp URL through `layer`. */
+export async function listenTcp(
+  url: URL,
+  opts: TransportOptions,
+  accept: (pipe: TransportPipe) => void,
+  refused: (err: SPError, remoteAddress: string) => void,
+  layer?: TcpLayer,
+): Promise<TransportListener> {
+  const where = parseTcpUrl(url, "listen", layer?.prefix);
+  if (where instanceof SPError) throw where;
+  if (opts.signal?.aborted) throw opts.signal.reason;
+  const label = layer !== undefined ? `${layer.prefix}tcp` : "tcp";
+
+  const server: Server = createServer();
+  let real = where.port;
+  const stop = serveStream(
+    server,
+    {
+      ipc: false,
+      addresses: (s) => ({
+        local: formatAddress(s.localAddress, s.localPort, label),
+        remote: formatAddress(s.remoteAddress, s.remotePort, label),
+      }),
+      wrap: layer !== undefined ? (raw) => layer.wrap(raw) : undefined,
+    },
+    opts,
+    accept,
+    refused,
+  );
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(fromErrno(err, "EADDRINVAL", `cannot listen on ${url.href}`));
@@ -509,6 +718,7 @@ async function listen(
 
   const hostPart = url.hostname === "" ? "*" : url.hostname;
   const listenerUrl = `${where.scheme}://${hostPart}:${real}`;
+  let closed = false;
   return {
     url: listenerUrl,
     close: async () => {
@@ -516,8 +726,7 @@ async function listen(
       closed = true;
       // Stop accepting. Accepted pipes belong to their sockets, which close them.
       server.close();
-      for (const n of [...shaking.values()]) n.cancel(new SPError("ECLOSED", `listener ${listenerUrl} closed`));
-      shaking.clear();
+      stop(new SPError("ECLOSED", `listener ${listenerUrl} closed`));
       // The listening handle is released on the next turn of the event loop; after that the port can be bound again.
       await new Promise<void>((r) => setImmediate(r));
     },
@@ -535,7 +744,7 @@ async function listen(
 export function tcpTransport(): Transport {
   return {
     schemes: ["tcp", "tcp4", "tcp6"],
-    dial,
-    listen,
+    dial: (url, opts) => dialTcp(url, opts),
+    listen: (url, opts, accept, refused) => listenTcp(url, opts, accept, refused),
   };
 }

@@ -11,9 +11,17 @@
  * Several listeners on one host:port with different paths share one http
  * server, as nng allows. The registry below starts empty and holds only
  * servers that are listening; the last listener to close removes its server.
+ *
+ * wss:// is the same on TLS (sp-wire.md 2.1, verified with nngcat 1.5.2).
+ * A wss listener needs `cert` and `key`; a wss dialer verifies the
+ * listener's certificate unless given `insecure: true`, against `ca` if
+ * given (the options are tls+tcp's, see ./tls.ts). A wss listener does the
+ * TLS handshake itself on each accepted TCP connection and hands the
+ * decrypted stream to the http server, so the upgrade deadline starts at
+ * accept and covers TLS too; TLS failures are reported as ECRYPTO.
  */
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Socket as NetSocket } from "node:net";
+import { createServer as createNetServer, type Server as NetServer, type Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import {
@@ -27,6 +35,8 @@ import {
   type TransportOptions,
   type TransportPipe,
 } from "@spwire/core";
+import { fromErrno, isTlsFailure } from "./tcp.js";
+import { clientTlsOptions, readTlsOptions, serverTlsSocket, type Pem, type TlsSettings } from "./tls.js";
 
 /** Options for {@link nodeWsTransport}. */
 export interface NodeWsOptions {
@@ -58,7 +68,12 @@ interface Conn {
 
 interface Shared {
   key: string;
+  scheme: "ws" | "wss";
   http: Server;
+  /** What is bound to the port: the http server itself (ws), or a TCP server that does TLS and feeds `http` (wss). */
+  bound: NetServer;
+  /** wss: the certificate every listener on this port serves. */
+  tls: TlsSettings | undefined;
   /** path -> route; insertion order, so the first is the oldest listener. */
   routes: Map<string, Route>;
   conns: Map<NetSocket, Conn>;
@@ -90,9 +105,9 @@ function pickToken(offered: string | undefined, token: string): string | undefin
     .find((s) => s.toLowerCase() === token);
 }
 
-function addressOf(s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+function addressOf(s: { remoteAddress?: string | undefined; remotePort?: number | undefined }, scheme = "ws"): string {
   const a = s.remoteAddress ?? "?";
-  return `ws://${a.includes(":") ? `[${a}]` : a}:${s.remotePort ?? 0}`;
+  return `${scheme}://${a.includes(":") ? `[${a}]` : a}:${s.remotePort ?? 0}`;
 }
 
 /** Write a small plain-text HTTP refusal and drop the connection. */
@@ -109,6 +124,13 @@ function refuseRaw(socket: Duplex, status: number, body: string): void {
       "Content-Type: text/plain; charset=utf-8\r\n" +
       `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
+}
+
+/** Equal PEM material (strings or bytes). */
+function samePem(a: Pem | undefined, b: Pem | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const bytes = (p: Pem): Buffer => (typeof p === "string" ? Buffer.from(p) : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+  return bytes(a).equals(bytes(b));
 }
 
 function spErrorFromListen(err: NodeJS.ErrnoException, href: string): SPError {
@@ -135,7 +157,7 @@ function settle(sh: Shared, conn: Conn | undefined, err: SPError, route?: Route)
 }
 
 function onConnection(sh: Shared, socket: NetSocket): void {
-  const conn: Conn = { socket, remote: addressOf(socket), done: false, timer: undefined };
+  const conn: Conn = { socket, remote: addressOf(socket, sh.scheme), done: false, timer: undefined };
   sh.conns.set(socket, conn);
   // The connection may be for any path on this port, so it gets the most lenient deadline among them.
   let limit = 0;
@@ -161,7 +183,7 @@ function onConnection(sh: Shared, socket: NetSocket): void {
 
 function onUpgrade(sh: Shared, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const conn = sh.conns.get(socket as NetSocket);
-  const remote = conn?.remote ?? addressOf(req.socket);
+  const remote = conn?.remote ?? addressOf(req.socket, sh.scheme);
   // Node removed its own error handling from an upgrade socket; a peer that
   // resets while we write a refusal must not become an uncaught 'error'.
   socket.on("error", () => socket.destroy());
@@ -203,7 +225,7 @@ function onUpgrade(sh: Shared, req: IncomingMessage, socket: Duplex, head: Buffe
 /** A request without Upgrade: this port only speaks WebSocket. */
 function onRequest(sh: Shared, req: IncomingMessage, res: ServerResponse): void {
   const conn = sh.conns.get(req.socket as NetSocket);
-  const remote = conn?.remote ?? addressOf(req.socket);
+  const remote = conn?.remote ?? addressOf(req.socket, sh.scheme);
   const path = normalizePath(req.url ?? "/");
   const route = sh.routes.get(path);
   const status = route === undefined ? 404 : 400;
@@ -220,6 +242,12 @@ function onRequest(sh: Shared, req: IncomingMessage, res: ServerResponse): void 
 /** Malformed HTTP, or a connection error before the upgrade: answer 400 if we still can, report, never throw. */
 function onClientError(sh: Shared, err: NodeJS.ErrnoException, socket: Duplex): void {
   const conn = sh.conns.get(socket as NetSocket);
+  if (isTlsFailure(err)) {
+    // wss: the TLS handshake (or a record) failed; there is no HTTP to answer in.
+    settle(sh, conn, fromErrno(err, "ECRYPTO", conn?.remote ?? "?"));
+    socket.destroy();
+    return;
+  }
   const reset = err.code === "ECONNRESET" || err.code === "EPIPE";
   settle(
     sh,
@@ -232,32 +260,45 @@ function onClientError(sh: Shared, err: NodeJS.ErrnoException, socket: Duplex): 
   else refuseRaw(socket, 400, "bad request");
 }
 
-async function bind(host: string | undefined, port: number, href: string): Promise<Shared> {
+async function bind(scheme: "ws" | "wss", host: string | undefined, port: number, href: string, tls: TlsSettings | undefined): Promise<Shared> {
   const http = createServer();
-  const sh: Shared = { key: "", http, routes: new Map(), conns: new Map() };
+  // wss: TCP connections arrive at `bound`, get their TLS session here, and reach `http` as if it had accepted them.
+  const bound: NetServer =
+    tls === undefined ? http : createNetServer((raw: NetSocket) => http.emit("connection", serverTlsSocket(raw, tls)));
+  const sh: Shared = { key: "", scheme, http, bound, tls, routes: new Map(), conns: new Map() };
   http.on("connection", (s: NetSocket) => onConnection(sh, s));
   http.on("upgrade", (req: IncomingMessage, s: Duplex, head: Buffer) => onUpgrade(sh, req, s, head));
   http.on("request", (req: IncomingMessage, res: ServerResponse) => onRequest(sh, req, res));
   http.on("clientError", (err: NodeJS.ErrnoException, s: Duplex) => onClientError(sh, err, s));
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => reject(spErrorFromListen(err, href));
-    http.once("error", onError);
-    http.listen(port, host, () => {
-      http.removeListener("error", onError);
+    bound.once("error", onError);
+    bound.listen(port, host, () => {
+      bound.removeListener("error", onError);
       resolve();
     });
   });
-  const addr = http.address();
+  if (bound !== http) {
+    // After listening, a TCP server reports only accept() failures; the connections' owner hears of them.
+    bound.on("error", (err: NodeJS.ErrnoException) => settle(sh, undefined, fromErrno(err, "ECONNRESET", `${href}: accept failed`)));
+  }
+  const addr = bound.address();
   const real = typeof addr === "object" && addr !== null ? addr.port : port;
-  sh.key = `${host ?? "*"}:${real}`;
+  sh.key = `${scheme}|${host ?? "*"}:${real}`;
   return sh;
 }
 
-/** Find or make the shared server for host:port; port 0 always makes a new one. */
-async function serverFor(host: string | undefined, port: number, href: string): Promise<Shared> {
-  const key = `${host ?? "*"}:${port}`;
+/** Find or make the shared server for scheme, host and port; port 0 always makes a new one. */
+async function serverFor(
+  scheme: "ws" | "wss",
+  host: string | undefined,
+  port: number,
+  href: string,
+  tls: TlsSettings | undefined,
+): Promise<Shared> {
+  const key = `${scheme}|${host ?? "*"}:${port}`;
   if (port === 0) {
-    const sh = await bind(host, 0, href);
+    const sh = await bind(scheme, host, 0, href, tls);
     servers.set(sh.key, sh);
     return sh;
   }
@@ -270,7 +311,7 @@ async function serverFor(host: string | undefined, port: number, href: string): 
       await pending;
       continue;
     }
-    const p = bind(host, port, href);
+    const p = bind(scheme, host, port, href, tls);
     binding.set(key, p);
     try {
       const sh = await p;
@@ -291,6 +332,7 @@ function closeRoute(sh: Shared, path: string): void {
   if (servers.get(sh.key) === sh) servers.delete(sh.key);
   // Stop accepting. Upgraded pipes belong to their sockets, which close them;
   // connections still in their HTTP phase have nobody left to talk to.
+  if (sh.bound !== sh.http) sh.bound.close();
   sh.http.close();
   for (const c of sh.conns.values()) {
     if (!c.done) {
@@ -306,21 +348,26 @@ async function listen(
   accept: (pipe: TransportPipe) => void,
   refused: (err: SPError, remoteAddress: string) => void,
 ): Promise<TransportListener> {
-  if (url.protocol !== "ws:") {
-    throw new SPError("ENOTSUP", `${url.protocol}// listeners are not supported yet; listen on ws:// behind a TLS proxy`);
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+    throw new SPError("EINVAL", `${url.href}: the ws transport does not serve ${url.protocol}//`);
   }
+  const scheme = url.protocol === "wss:" ? "wss" : "ws";
+  const tls = scheme === "wss" ? readTlsOptions(opts, "listen", url.href) : undefined;
   const h = hostOf(url);
   // nng's wildcard spellings; Node binds all interfaces for an undefined host.
   const host = h === "" || h === "*" ? undefined : h;
-  const port = url.port === "" ? 80 : Number(url.port);
+  const port = url.port === "" ? (scheme === "wss" ? 443 : 80) : Number(url.port);
   const path = normalizePath(url.pathname);
   const token = wsProtocolName(opts.protocol.name).toLowerCase();
 
-  const sh = await serverFor(host, port, url.href);
+  const sh = await serverFor(scheme, host, port, url.href, tls);
+  if (tls !== undefined && sh.tls !== undefined && !(samePem(tls.cert, sh.tls.cert) && samePem(tls.key, sh.tls.key))) {
+    throw new SPError("EINVAL", `${url.href}: the wss listeners on this port already serve another certificate; one port has one certificate`);
+  }
   if (sh.routes.has(path)) {
     throw new SPError("EADDRINUSE", `${url.href}: another listener already serves path ${path} on this port`);
   }
-  const addr = sh.http.address();
+  const addr = sh.bound.address();
   const real = new URL(url.href);
   if (typeof addr === "object" && addr !== null) real.port = String(addr.port);
 
@@ -361,31 +408,66 @@ async function listen(
   };
 }
 
+/** TLS settings of wss dials in progress, by their options object (core's dialer hands the factory that same object). */
+const dialTls = new WeakMap<TransportOptions, TlsSettings>();
+
 /**
- * ws:// (listen and dial) and wss:// (dial) for Node, using the `ws` package.
+ * core's wsTransport reports every failure before open as ECONNREFUSED; the
+ * `ws` package says on the error event (the cause) when it was TLS.
+ */
+function tlsDialError(err: unknown): unknown {
+  if (!(err instanceof SPError) || err.code !== "ECONNREFUSED") return err;
+  const inner = (err.cause as { error?: unknown } | undefined)?.error;
+  if (!isTlsFailure(inner)) return err;
+  return new SPError("ECRYPTO", err.message, { cause: err.cause });
+}
+
+/**
+ * ws:// and wss:// (listen and dial) for Node, using the `ws` package.
  *
  * @example
  * const rep = new Rep({ transports: [nodeWsTransport()] });
  * const l = await rep.listen("ws://127.0.0.1:0/sp");
  * console.log(l.url); // ws://127.0.0.1:41235/sp
+ *
+ * @example
+ * // wss: the listener needs cert and key; the dialer verifies unless insecure
+ * const l = await rep.listen("wss://127.0.0.1:0/sp", { cert, key });
+ * await req.dial(l.url, { ca });
  */
 export function nodeWsTransport(options: NodeWsOptions = {}): Transport {
   const dialer = wsTransport({
     highWaterMark: options.highWaterMark,
     factory: (url, protocol, opts) => {
       const t = opts.handshakeTimeout;
+      const tls = dialTls.get(opts);
       return new WebSocket(url, protocol, {
         perMessageDeflate: false,
         // ws treats 0 as "no limit"; a larger frame is refused (Close 1009) before it is buffered.
         maxPayload: opts.recvMaxSize,
         // core's own deadline (armed first) normally wins; this one also bounds ws's request.
         ...(Number.isFinite(t) && t > 0 ? { handshakeTimeout: t } : {}),
+        // ws sends the host as SNI (none for an IP) and checks the certificate against servername or host.
+        ...(tls !== undefined ? clientTlsOptions(tls) : {}),
       });
     },
   });
   return {
     schemes: ["ws", "wss"],
-    dial: (url, opts) => dialer.dial(url, opts),
+    dial: (url, opts) => {
+      if (url.protocol !== "wss:") return dialer.dial(url, opts);
+      let tls: TlsSettings;
+      try {
+        tls = readTlsOptions(opts, "dial", url.href);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      const o: TransportOptions = { ...opts };
+      dialTls.set(o, tls);
+      return dialer.dial(url, o).catch((err: unknown) => {
+        throw tlsDialError(err);
+      });
+    },
     listen,
   };
 }
