@@ -16,7 +16,7 @@
 import { closeSync, openSync, readFileSync } from "node:fs";
 import type { FormatName } from "./format.js";
 
-/** Every protocol nngcat names. spcat.ts decides which of them it can run. */
+/** Every protocol nngcat runs (spcat runs them all). */
 export const protocolNames = [
   "req0",
   "rep0",
@@ -90,9 +90,12 @@ export interface Config {
   /** Dial in the background instead of failing at once (nngcat --async, forced by --compat). */
   async: boolean;
   compat: boolean;
+  /** TLS, for tls+tcp:// and wss:// endpoints only (endpoints.ts): dial without verifying the listener. */
   insecure: boolean;
+  /** The --cacert, --cert and --key files' bytes, as read; checked when a TLS endpoint is configured. */
   cacert: Uint8Array | undefined;
   cert: Uint8Array | undefined;
+  /** Undefined without --key: the key is then taken from the --cert file, as nngcat does. */
   key: Uint8Array | undefined;
   ztHome: string | undefined;
 }
@@ -192,7 +195,8 @@ function setData(st: State, bytes: () => Uint8Array): void {
 /**
  * The option table, with every name nngcat 1.5.2 accepts, so that prefixes
  * are ambiguous or unique exactly as they are there (`--pu` is ambiguous among
- * pub0, push0 and pull0 even though spcat cannot run push or pull yet).
+ * pub0, push0 and pull0; `--push`, `--surv`, `--bus` are unique prefixes,
+ * which is all nngcat's "aliases" are).
  */
 const options: readonly OptionSpec[] = [
   { name: "help", short: "h", takesValue: false, apply: () => "help" },
@@ -454,10 +458,10 @@ export function parseCommandLine(argv: readonly string[], readFile: FileReader =
 }
 
 /** spcat's --help text (our own words). nngcat prints its help on stdout and exits 1; spcat does the same. */
-export function helpText(supported: ReadonlySet<ProtocolName>): string {
+export function helpText(): string {
   const col = (left: string, right: string): string => `  ${left.padEnd(30)}${right}`.trimEnd() + "\n";
   const p = (name: ProtocolName, alias: string | undefined, what: string): string =>
-    col(alias === undefined ? `--${name}` : `--${name}, --${alias}`, `${what}${supported.has(name) ? "" : " (not in spcat yet)"}`);
+    col(alias === undefined ? `--${name}` : `--${name}, --${alias}`, what);
   return (
     "Usage: spcat <protocol> <address>... [<format>] [<option>...] [<data>]\n" +
     "\n" +
@@ -469,15 +473,15 @@ export function helpText(supported: ReadonlySet<ProtocolName>): string {
     p("rep0", "rep", "print requests, answer each with --data") +
     p("pub0", "pub", "publish --data") +
     p("sub0", "sub", "print what is published") +
-    p("push0", "push", "push --data") +
+    p("push0", "push", "push --data (waits for a pull)") +
     p("pull0", "pull", "print what is pushed") +
-    p("surveyor0", "surveyor", "send a survey, print the answers") +
-    p("respondent0", "respondent", "print surveys, answer with --data") +
-    p("pair0", undefined, "pair version 0") +
-    p("pair1", undefined, "pair version 1") +
-    p("bus0", "bus", "bus") +
+    p("surveyor0", "surveyor", "send a survey, print the answers until it is over (1 s)") +
+    p("respondent0", "respondent", "print surveys, answer each with --data") +
+    p("pair0", undefined, "send --data (if any), print what the one peer sends") +
+    p("pair1", undefined, "the same with pair v1 (--pair is accepted but names no protocol)") +
+    p("bus0", "bus", "send --data (if any) to every peer, print what they send") +
     "\n" +
-    "Addresses, one or more (tcp://host:port, ws://host:port/path):\n" +
+    "Addresses, one or more (tcp://, ws://, wss://, tls+tcp://, ipc://, inproc://):\n" +
     col("--dial <url>", "connect (alias --connect)") +
     col("--listen <url>", "accept (alias --bind)") +
     col("--connect-local, -l <port>", "dial tcp://127.0.0.1:<port>") +
@@ -505,10 +509,10 @@ export function helpText(supported: ReadonlySet<ProtocolName>): string {
     col("--compat", "nanocat-style: background dials, no --count") +
     col("--verbose, -v", "say where it dialed and listened (on stdout)") +
     col("--silent, -q", "do not") +
-    col("--insecure, -k", "TLS options: accepted for nngcat compatibility,") +
-    col("--cacert <file>", "but TLS is not in spcat yet") +
-    col("--cert, -E <file>", "") +
-    col("--key <file>", "") +
+    col("--insecure, -k", "TLS dial: do not verify the listener's certificate") +
+    col("--cacert <file>", "TLS dial: trust these CA certificates (PEM)") +
+    col("--cert, -E <file>", "TLS: our certificate (PEM); a TLS listener needs it") +
+    col("--key <file>", "TLS: its private key (default: read from the --cert file)") +
     col("--zt-home <dir>", "ignored (no ZeroTier transport)") +
     col("--version, -V", "print the version and exit") +
     "\n" +

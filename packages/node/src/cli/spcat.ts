@@ -5,21 +5,37 @@
  * error lines are nngcat's too. The facts it copies, and the few places it
  * deliberately does not, are in NNGCAT-NOTES.md.
  *
- * Shape: args.ts turns argv into a Config; the protocol table below says how
+ * Shape: args.ts turns argv into a Config; endpoints.ts knows the
+ * transports, URL checks and TLS material; the protocol table below says how
  * to open each protocol's socket and which of the four loops drives it (the
- * same four nngcat has: receive, respond, send, send-then-receive). Adding
- * push/pull/surveyor/respondent/pair/bus is one row each.
+ * same four nngcat has: receive, respond, send, send-then-receive).
  */
 import { readFileSync } from "node:fs";
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from "node:timers/promises";
-import { Pub, Rep, Req, SPError, Sub, nodeTransports, type Message } from "@spwire/node";
+import {
+  Bus,
+  Pair0,
+  Pair1,
+  Pub,
+  Pull,
+  Push,
+  Rep,
+  Req,
+  Respondent,
+  SPError,
+  Sub,
+  Surveyor,
+  type Message,
+  type Transport,
+} from "@spwire/node";
 import { helpText, parseCommandLine, UsageError, type Config, type ProtocolName } from "./args.js";
+import { cliTransports, createError, ipcDirMissing, isTlsScheme, listenerDisplayUrl, schemeOf, startError, tlsSetup } from "./endpoints.js";
 import { formatMessage } from "./format.js";
 
 /** What the loops need from a socket; every spwire socket class has this shape. */
 interface CliSocket {
-  dial(url: string, opts: { failFast: boolean }): PromiseLike<void>;
-  listen(url: string): Promise<{ readonly url: string }>;
+  dial(url: string, opts: { failFast: boolean; [transportOption: string]: unknown }): PromiseLike<void>;
+  listen(url: string, opts?: Record<string, unknown>): Promise<{ readonly url: string }>;
   send(data: Uint8Array): Promise<void>;
   recv(opts?: { timeout?: number }): Promise<Message>;
   close(): Promise<void>;
@@ -38,7 +54,7 @@ interface SocketSettings {
   recvTimeout: number;
   recvMaxSize: number;
   logger: Logger;
-  transports: ReturnType<typeof nodeTransports>;
+  transports: Transport[];
 }
 
 /** An error that ends spcat with nngcat's line on stderr and exit code 1. */
@@ -84,8 +100,49 @@ const nngErrorText: Readonly<Record<string, string>> = {
   ECRYPTO: "Cryptographic error",
 };
 
-function errorText(err: unknown): string {
-  if (err instanceof SPError) return nngErrorText[err.code] ?? err.message;
+/**
+ * The Node error code (errno, OpenSSL verification result) of what caused
+ * `err`, if any: spwire keeps the underlying error as `cause`; the ws
+ * library wraps its own in an event's `error`.
+ */
+function causeCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; typeof e === "object" && e !== null && depth < 6; depth++) {
+    const { code, cause, error } = e as { code?: unknown; cause?: unknown; error?: unknown };
+    if (typeof code === "string" && !(e instanceof SPError)) return code;
+    e = cause ?? error;
+  }
+  return undefined;
+}
+
+/** OpenSSL's "this certificate is not trusted" results (and Node's name check), as Node reports them. */
+const notTrusted: ReadonlySet<string> = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_UNTRUSTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * nng's text for an error. `listen`: it came from starting a listener.
+ * `trustAnchors` says whether the endpoint had
+ * --cacert: nng 1.5.2 reports an untrusted listener certificate as "Peer
+ * could not be authenticated" when it has no CA at all, and as
+ * "Cryptographic error" when the CA given does not fit.
+ */
+function errorText(err: unknown, ctx: { listen?: boolean; trustAnchors?: boolean } = {}): string {
+  if (err instanceof SPError) {
+    const cause = causeCode(err);
+    // An ipc listener in a directory that does not exist: NNG_ENOENT. (A dial there is "Connection refused".)
+    if (ctx.listen === true && cause === "ENOENT") return "Entry not found";
+    if (err.code === "ECRYPTO" && ctx.trustAnchors === false && cause !== undefined && notTrusted.has(cause)) {
+      return "Peer could not be authenticated";
+    }
+    return nngErrorText[err.code] ?? err.message;
+  }
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -110,7 +167,10 @@ async function pace(cfg: Config, start: number): Promise<void> {
 /** nngcat sleeps this long after its last send before exiting, so queued messages can leave. */
 const LINGER_MS = 200;
 
-/** Receive and print until --count messages, a receive timeout, or (REQ) no request outstanding. All of those exit 0. */
+/**
+ * Receive and print until --count messages, a receive timeout, (REQ) no
+ * request outstanding, or (SURVEYOR) the survey is over. All of those exit 0.
+ */
 const recvLoop: Loop = async (s, cfg, out) => {
   for (let n = 0; cfg.count === 0 || n < cfg.count; n++) {
     let m: Message;
@@ -124,7 +184,7 @@ const recvLoop: Loop = async (s, cfg, out) => {
   }
 };
 
-/** REP with --data: print each request, answer it with the data. Here even a receive timeout is fatal, as in nngcat. */
+/** REP/RESPONDENT with --data: print each request, answer it with the data. Here even a receive timeout is fatal, as in nngcat. */
 const respondLoop: Loop = async (s, cfg, out) => {
   const data = cfg.data!;
   for (let n = 1; ; n++) {
@@ -145,7 +205,7 @@ const respondLoop: Loop = async (s, cfg, out) => {
   await sleep(LINGER_MS);
 };
 
-/** PUB: send the data once, --count times, or every --interval; never receives. */
+/** PUB, PUSH: send the data once, --count times, or every --interval; never receive. A PUSH send waits for a pull (--send-timeout). */
 const sendLoop: Loop = async (s, cfg) => {
   const data = cfg.data!;
   if (cfg.delay > 0) await sleep(cfg.delay);
@@ -163,11 +223,13 @@ const sendLoop: Loop = async (s, cfg) => {
 };
 
 /**
- * REQ: send, then print what comes back within the round. With neither
- * --interval nor --count it is one request answered within --recv-timeout.
- * With --interval each round receives until the interval (capped by
- * --recv-timeout, 0 included) runs out; REQ gets one reply per request and
- * then "no request outstanding" ends the round early.
+ * REQ, SURVEYOR, and PAIR/BUS with --data: send, then print what comes back
+ * within the round. With neither --interval nor --count it is one send, then
+ * receive until --recv-timeout (or, for REQ, the one reply; for SURVEYOR,
+ * the end of the survey). With --interval each round receives until the
+ * interval (capped by --recv-timeout, 0 included) runs out; REQ gets one
+ * reply per request and then "no request outstanding" ends the round early,
+ * a survey ends at its survey time.
  */
 const sendRecvLoop: Loop = async (s, cfg, out) => {
   const data = cfg.data!;
@@ -190,8 +252,8 @@ const sendRecvLoop: Loop = async (s, cfg, out) => {
         if (cfg.recvTimeout !== undefined) limit = Math.min(limit, cfg.recvTimeout);
       }
       // Without --interval (--count alone) nngcat 1.5.2 computes a negative timeout and usually
-      // dies with "Cannot set recv timeout"; spcat waits as long as --recv-timeout allows instead.
-      // See NNGCAT-NOTES.md.
+      // dies with "Cannot set recv timeout"; spcat waits as long as --recv-timeout allows (a survey:
+      // until it is over) instead. See NNGCAT-NOTES.md.
       let m: Message;
       try {
         m = await s.recv(limit === undefined ? {} : { timeout: limit });
@@ -206,10 +268,16 @@ const sendRecvLoop: Loop = async (s, cfg, out) => {
   }
 };
 
-/** The protocols spcat runs: how to open each, and which loop drives it. */
-const protocolTable: Partial<Record<ProtocolName, ProtocolRow>> = {
+/** Print what comes in; with --data, answer each message with it (REP, RESPONDENT). */
+const answerOrPrint: Loop = (s, cfg, out) => (cfg.data === undefined ? recvLoop : respondLoop)(s, cfg, out);
+
+/** With --data, send and print what comes back (PAIR, BUS); without, only print. */
+const sendRecvOrPrint: Loop = (s, cfg, out) => (cfg.data === undefined ? recvLoop : sendRecvLoop)(s, cfg, out);
+
+/** The protocols spcat runs: how to open each, and which of nngcat's loops drives it. */
+const protocolTable: Record<ProtocolName, ProtocolRow> = {
   req0: { open: (o) => new Req(o), run: sendRecvLoop },
-  rep0: { open: (o) => new Rep(o), run: (s, cfg, out) => (cfg.data === undefined ? recvLoop : respondLoop)(s, cfg, out) },
+  rep0: { open: (o) => new Rep(o), run: answerOrPrint },
   pub0: { open: (o) => new Pub(o), run: sendLoop },
   sub0: {
     open: (o, cfg) => {
@@ -219,9 +287,15 @@ const protocolTable: Partial<Record<ProtocolName, ProtocolRow>> = {
     },
     run: recvLoop,
   },
+  push0: { open: (o) => new Push(o), run: sendLoop },
+  pull0: { open: (o) => new Pull(o), run: recvLoop },
+  // Each round's survey ends when the survey time (1 s, nng's default too) is over: recv then times out.
+  surveyor0: { open: (o) => new Surveyor(o), run: sendRecvLoop },
+  respondent0: { open: (o) => new Respondent(o), run: answerOrPrint },
+  pair0: { open: (o) => new Pair0(o), run: sendRecvOrPrint },
+  pair1: { open: (o) => new Pair1(o), run: sendRecvOrPrint },
+  bus0: { open: (o) => new Bus(o), run: sendRecvOrPrint },
 };
-
-const supported = new Set(Object.keys(protocolTable) as ProtocolName[]);
 
 const quietLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -246,77 +320,35 @@ function logLine(level: string, msg: string, fields?: Record<string, unknown>): 
   process.stderr.write(`spcat ${level}: ${msg}${extra}\n`);
 }
 
-/** The scheme of an nng URL, or undefined when it has no "://" (nng: invalid argument). */
-function schemeOf(url: string): string | undefined {
-  const i = url.indexOf("://");
-  return i < 0 ? undefined : url.slice(0, i).toLowerCase();
-}
-
-/** Host and port text of a tcp or ws URL (a tcp URL has no path); port is undefined when absent. */
-function hostPort(url: string): { host: string; port: string | undefined } {
-  const authority = url.slice(url.indexOf("://") + 3).split("/")[0]!;
-  const m = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority);
-  return { host: m?.[1] ?? authority, port: m?.[2] };
-}
-
-/**
- * The URL problems nng 1.5.2 reports when it creates a dialer or listener,
- * before any I/O ("Unable to create ..."), as opposed to when it starts one
- * ("Unable to dial on ..."). Undefined when the URL passes this stage.
- */
-function createError(mode: "dial" | "listen", url: string, schemes: readonly string[]): string | undefined {
-  const scheme = schemeOf(url);
-  if (scheme === undefined) return "Invalid argument";
-  if (!schemes.includes(scheme)) return "Not supported";
-  const tcp = /^tcp[46]?$/.test(scheme);
-  if (!tcp && !/^wss?[46]?$/.test(scheme)) return undefined;
-  const { host, port } = hostPort(url);
-  // A dialer needs a host (and tcp a port; ws defaults to 80); a tcp listener needs at least one of them.
-  if (mode === "dial" && (host === "" || (tcp && port === undefined))) return "Address invalid";
-  if (mode === "listen" && tcp && host === "" && port === undefined) return "Address invalid";
-  return undefined;
-}
-
-/**
- * What nngcat -v prints for a listener. nng 1.5.2 reports a tcp listener's
- * URL with the bound port filled in (and a `*` host as empty), but a ws
- * listener's URL exactly as given, port 0 included.
- */
-function listenerDisplayUrl(given: string, bound: string): string {
-  if (!/^tcp[46]?$/.test(schemeOf(given) ?? "")) return given;
-  const m = /^([^:]+:\/\/)(.*):(\d+)$/.exec(given);
-  if (m === null) return given;
-  let port: string;
-  try {
-    port = new URL(bound).port;
-  } catch {
-    return given; // the transport's own URL did not parse: show what the user gave
-  }
-  return `${m[1]}${m[2] === "*" ? "" : m[2]}:${port || m[3]}`;
-}
-
 /** Dial and listen on every address, in order, failing like nngcat on the first that cannot. */
 async function attach(s: CliSocket, cfg: Config, schemes: readonly string[], out: Output): Promise<void> {
-  const tlsGiven = cfg.insecure || cfg.cacert !== undefined || cfg.cert !== undefined || cfg.key !== undefined;
   for (const { mode, url } of cfg.addresses) {
     const problem = createError(mode, url, schemes);
     if (problem !== undefined) fatal(`Unable to create ${mode === "dial" ? "dialer" : "listener"} for ${url}: ${problem}`);
-    // nngcat applies TLS options only to endpoints that have TLS; spcat has no TLS settings to apply yet.
-    const scheme = schemeOf(url)!;
-    if (tlsGiven && (scheme.startsWith("wss") || scheme.startsWith("tls+"))) fatal("Unable to configure TLS: Not supported");
+    // nngcat configures TLS (--insecure, --cacert, --cert, --key) on every endpoint that has TLS, and only there.
+    let opts: Record<string, unknown> = {};
+    const tls = isTlsScheme(schemeOf(url)!);
+    if (tls) {
+      const setup = tlsSetup(mode, cfg);
+      if (!setup.ok) fatal(`Unable to configure TLS: ${setup.reason}`);
+      opts = setup.options;
+    }
+    const early = startError(url);
+    if (early !== undefined) fatal(`Unable to ${mode === "dial" ? "dial" : "listen"} on ${url}: ${early}`);
     if (mode === "dial") {
+      const ctx = { trustAnchors: !tls || cfg.insecure || cfg.cacert !== undefined };
       let d: PromiseLike<void>;
       try {
-        d = s.dial(url, { failFast: !cfg.async });
+        d = s.dial(url, { ...opts, failFast: !cfg.async });
       } catch (err) {
         // nng checks the rest of a dial URL (port range, port digits) when the dial starts.
-        fatal(`Unable to dial on ${url}: ${errorText(err)}`);
+        fatal(`Unable to dial on ${url}: ${errorText(err, ctx)}`);
       }
       if (!cfg.async) {
         try {
           await d;
         } catch (err) {
-          fatal(`Unable to dial on ${url}: ${errorText(err)}`);
+          fatal(`Unable to dial on ${url}: ${errorText(err, ctx)}`);
         }
       }
       // With --async nngcat says "Connected" before anything is connected; so do we.
@@ -324,15 +356,15 @@ async function attach(s: CliSocket, cfg: Config, schemes: readonly string[], out
     } else {
       let pending: Promise<{ readonly url: string }>;
       try {
-        pending = s.listen(url);
+        pending = s.listen(url, opts);
       } catch (err) {
-        fatal(`Unable to create listener for ${url}: ${errorText(err)}`);
+        fatal(`Unable to create listener for ${url}: ${errorText(err, { listen: true })}`);
       }
       let l: { readonly url: string };
       try {
         l = await pending;
       } catch (err) {
-        fatal(`Unable to listen on ${url}: ${errorText(err)}`);
+        fatal(`Unable to listen on ${url}: ${ipcDirMissing(url) ? "Entry not found" : errorText(err, { listen: true })}`);
       }
       if (cfg.verbose) out.line(`Listening at: ${listenerDisplayUrl(url, l.url)}\n`);
     }
@@ -363,8 +395,7 @@ function version(): string {
 
 async function run(cfg: Config): Promise<void> {
   const row = protocolTable[cfg.protocol];
-  if (row === undefined) fatal("Protocol not supported.");
-  const transports = nodeTransports();
+  const transports = cliTransports();
   const settings: SocketSettings = {
     // nngcat only sets a timeout that is above zero: "--recv-timeout 0" means no limit.
     sendTimeout: cfg.sendTimeout !== undefined && cfg.sendTimeout > 0 ? cfg.sendTimeout : Infinity,
@@ -395,7 +426,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     const cmd = parseCommandLine(argv);
     if (cmd.kind === "help") {
-      process.stdout.write(helpText(supported));
+      process.stdout.write(helpText());
       return 1; // nngcat's help exits 1 too
     }
     if (cmd.kind === "version") {
