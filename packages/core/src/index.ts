@@ -29,6 +29,7 @@ export {
   type WsPipeOptions,
 } from "./transport/ws.js";
 export { inprocTransport, type InprocOptions } from "./transport/inproc.js";
+export { PipeInbox } from "./transport/inbox.js";
 
 export { Pub, pub0 } from "./protocol/pub0.js";
 export { Sub, sub0 } from "./protocol/sub0.js";

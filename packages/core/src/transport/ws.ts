@@ -14,6 +14,7 @@
 import { SPError, type ErrorCode } from "../errors.js";
 import { wsProtocolName } from "../protocols.js";
 import type { Transport, TransportOptions, TransportPipe, TransportPipeHandler } from "../transport.js";
+import { PipeInbox } from "./inbox.js";
 
 /** The close event fields we read (WHATWG CloseEvent, `ws` CloseEvent). */
 export interface WsCloseEventLike {
@@ -188,17 +189,10 @@ export class WsPipe implements TransportPipe {
   readonly remoteAddress: string;
 
   #ws: WebSocketLike;
-  #h: TransportPipeHandler | undefined;
-  #held: Uint8Array[] = [];
+  /** Held messages, pause, and the one end report. */
+  #in = new PipeInbox();
   #maxSize: number;
   #hwm: number;
-  #paused = false;
-  /** No more messages are taken: closed locally, failed, or the close event came. */
-  #ended = false;
-  /** close() was called here: drop held messages, report no peer error. */
-  #local = false;
-  #endErr: SPError | undefined;
-  #reported = false;
   /** The last error event; the close event that follows says what it meant. */
   #failure: unknown = undefined;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
@@ -223,13 +217,11 @@ export class WsPipe implements TransportPipe {
   }
 
   start(h: TransportPipeHandler): void {
-    if (this.#h !== undefined) return;
-    this.#h = h;
-    this.#flush();
+    this.#in.start(h);
   }
 
   write(parts: readonly Uint8Array[]): boolean {
-    if (this.#ended) return true;
+    if (this.#in.ended) return true;
     let data: Uint8Array;
     if (parts.length === 1) {
       data = parts[0]!;
@@ -257,27 +249,17 @@ export class WsPipe implements TransportPipe {
   }
 
   pause(): void {
-    if (this.#paused) return;
-    this.#paused = true;
-    this.#ws.pause?.();
+    if (this.#in.pause()) this.#ws.pause?.();
   }
 
   resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.#flush();
-    if (!this.#paused) this.#ws.resume?.();
+    // Delivering held messages may pause again; read from the socket only if not.
+    if (this.#in.resume() && !this.#in.paused) this.#ws.resume?.();
   }
 
   close(err?: SPError): void {
-    if (this.#local) return;
-    this.#local = true;
-    this.#held = [];
-    if (this.#ended) {
-      // The peer ended it first; only held messages kept the report back.
-      this.#flush();
-      return;
-    }
+    // "ended": the peer ended it first; only held messages kept the report back.
+    if (this.#in.closeLocal() !== "open") return;
     this.#end(err);
     // 1000 and no reason, as nng does. nng < 1.7 never answers Close and the
     // close event then says 1006; the pipe is already reported closed by then.
@@ -286,16 +268,16 @@ export class WsPipe implements TransportPipe {
 
   #poll = (): void => {
     this.#pollTimer = undefined;
-    if (this.#ended) return;
+    if (this.#in.ended) return;
     if (this.#ws.bufferedAmount >= this.#hwm) {
       this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
       return;
     }
-    this.#h?.drain();
+    this.#in.handler?.drain();
   };
 
   #onMessage = (ev: WsMessageEventLike): void => {
-    if (this.#ended) return;
+    if (this.#in.ended) return;
     const m = bytesOf(ev.data);
     if (m === undefined) {
       // nng 1.5.2 closes with 1003 on any text frame, even valid UTF-8; do the same.
@@ -311,11 +293,7 @@ export class WsPipe implements TransportPipe {
       );
       return;
     }
-    if (this.#h === undefined || this.#paused || this.#held.length > 0) {
-      this.#held.push(m);
-      return;
-    }
-    this.#h.message(m);
+    this.#in.receive(m);
   };
 
   #onError = (ev: unknown): void => {
@@ -329,7 +307,7 @@ export class WsPipe implements TransportPipe {
     this.#ws.removeEventListener("close", this.#onClose);
     if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
-    if (this.#ended) return;
+    if (this.#in.ended) return;
     this.#end(errorForClose(ev, this.#failure, this.remoteAddress));
   };
 
@@ -340,24 +318,9 @@ export class WsPipe implements TransportPipe {
   }
 
   #end(err: SPError | undefined): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#endErr = err;
+    if (!this.#in.end(err)) return;
     if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
-    this.#flush();
-  }
-
-  /** Deliver held messages (unless paused), then report the end once everything before it was delivered. */
-  #flush(): void {
-    const h = this.#h;
-    if (h === undefined) return;
-    while (!this.#paused && !this.#local && this.#held.length > 0) h.message(this.#held.shift()!);
-    if (!this.#ended || this.#reported || (this.#held.length > 0 && !this.#local)) return;
-    this.#reported = true;
-    const err = this.#endErr;
-    // Later, never inside the caller's close() or write(): the socket may be iterating its pipes.
-    queueMicrotask(() => h.closed(err));
   }
 }
 

@@ -23,6 +23,7 @@
  */
 import { connect, createServer, isIP, type Server, type Socket } from "node:net";
 import {
+  PipeInbox,
   SPError,
   type ErrorCode,
   type Transport,
@@ -218,15 +219,8 @@ export class TcpPipe implements TransportPipe {
   readonly #s: Socket;
   readonly #decoder: FrameDecoder;
   readonly #ipc: boolean;
-  #h: TransportPipeHandler | undefined;
-  #held: Uint8Array[] = [];
-  #paused = false;
-  /** No more messages are taken: closed locally, by the peer, or for bad bytes. */
-  #ended = false;
-  /** close() was called here: held messages are dropped and the end is reported at once. */
-  #local = false;
-  #endErr: SPError | undefined;
-  #reported = false;
+  /** Held messages, pause, and the one end report. */
+  readonly #in = new PipeInbox();
   /** A cork is open until the next tick: writes of this tick leave in one syscall. */
   #corked = false;
   #wantDrain = false;
@@ -249,14 +243,11 @@ export class TcpPipe implements TransportPipe {
   }
 
   start(h: TransportPipeHandler): void {
-    if (this.#h !== undefined) return;
-    this.#h = h;
-    this.#flush();
-    this.#flow();
+    if (this.#in.start(h)) this.#flow();
   }
 
   write(parts: readonly Uint8Array[]): boolean {
-    if (this.#ended) return true;
+    if (this.#in.ended) return true;
     const s = this.#s;
     let n = 0;
     for (const p of parts) n += p.length;
@@ -273,27 +264,16 @@ export class TcpPipe implements TransportPipe {
   }
 
   pause(): void {
-    if (this.#paused) return;
-    this.#paused = true;
-    this.#flow();
+    if (this.#in.pause()) this.#flow();
   }
 
   resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.#flush();
-    this.#flow();
+    if (this.#in.resume()) this.#flow();
   }
 
   close(err?: SPError): void {
-    if (this.#local) return;
-    this.#local = true;
-    this.#held = [];
-    if (this.#ended) {
-      // The peer ended it first; only held messages kept the report back.
-      this.#flush();
-      return;
-    }
+    // "ended": the peer ended it first; only held messages kept the report back.
+    if (this.#in.closeLocal() !== "open") return;
     this.#end(err);
     const s = this.#s;
     if (err !== undefined) {
@@ -310,8 +290,8 @@ export class TcpPipe implements TransportPipe {
 
   /** Read from the socket only when someone takes the messages. */
   #flow(): void {
-    if (this.#ended) return;
-    if (this.#h === undefined || this.#paused) this.#s.pause();
+    if (this.#in.ended) return;
+    if (this.#in.handler === undefined || this.#in.paused) this.#s.pause();
     else this.#s.resume();
   }
 
@@ -321,7 +301,7 @@ export class TcpPipe implements TransportPipe {
   };
 
   #onData = (chunk: Uint8Array): void => {
-    if (this.#ended) return;
+    if (this.#in.ended) return;
     const err = this.#decoder.push(chunk, this.#receive);
     if (err !== undefined) {
       // Bad bytes close only this pipe, with the decoder's reason.
@@ -330,15 +310,7 @@ export class TcpPipe implements TransportPipe {
     }
   };
 
-  #receive = (m: Uint8Array): void => {
-    if (this.#local) return;
-    const h = this.#h;
-    if (h === undefined || this.#paused || this.#held.length > 0) {
-      this.#held.push(m);
-      return;
-    }
-    h.message(m);
-  };
+  #receive = (m: Uint8Array): void => this.#in.receive(m);
 
   #onEnd = (): void => {
     const cut = this.#decoder.pending;
@@ -360,28 +332,13 @@ export class TcpPipe implements TransportPipe {
   };
 
   #onDrain = (): void => {
-    if (this.#ended || !this.#wantDrain) return;
+    if (this.#in.ended || !this.#wantDrain) return;
     this.#wantDrain = false;
-    this.#h?.drain();
+    this.#in.handler?.drain();
   };
 
   #end(err: SPError | undefined): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#endErr = err;
-    this.#flush();
-  }
-
-  /** Deliver held messages (unless paused), then report the end once everything before it was delivered. */
-  #flush(): void {
-    const h = this.#h;
-    if (h === undefined) return;
-    while (!this.#paused && !this.#local && this.#held.length > 0) h.message(this.#held.shift()!);
-    if (!this.#ended || this.#reported || (this.#held.length > 0 && !this.#local)) return;
-    this.#reported = true;
-    const err = this.#endErr;
-    // Later, never inside the caller's close() or write(): the socket may be iterating its pipes.
-    queueMicrotask(() => h.closed(err));
+    this.#in.end(err);
   }
 }
 
