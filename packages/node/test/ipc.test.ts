@@ -22,6 +22,7 @@ import {
 import { ipcTransport } from "../src/transport/ipc.js";
 import { encodeFramePrefix, encodeHandshake } from "../src/transport/framing.js";
 import { startPeer, until, type Peer } from "../../../test-support/peers.js";
+import { codeOf, hex, startPipe, text } from "../../../test-support/pipes.js";
 
 const ipc = ipcTransport();
 const req = protocols.req!;
@@ -38,8 +39,6 @@ let n = 0;
 /** A fresh socket path in the temporary directory. */
 const sockPath = (): string => join(dir, `s${n++}.ipc`);
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const sp = (id: number): Buffer => Buffer.from(encodeHandshake(id));
 const frame = (payload: Uint8Array): Buffer => Buffer.concat([Buffer.from(encodeFramePrefix(payload.length, true)), payload]);
 
@@ -47,28 +46,8 @@ function options(protocol: ProtocolInfo, extra: Partial<TransportOptions> = {}):
   return { protocol, recvMaxSize: 1024, handshakeTimeout: 2000, ...extra };
 }
 
-function codeOf(e: unknown): string | undefined {
-  return e instanceof SPError ? e.code : `not an SPError: ${String(e)}`;
-}
 
-interface Seen {
-  messages: string[];
-  closed: { err: SPError | undefined } | undefined;
-}
 
-function startPipe(pipe: TransportPipe): Seen {
-  const seen: Seen = { messages: [], closed: undefined };
-  pipe.start({
-    message: (m) => seen.messages.push(hex(m)),
-    closed: (err) => {
-      assert.equal(seen.closed, undefined, "closed() must be called once");
-      seen.closed = { err };
-    },
-    drain: () => undefined,
-  });
-  cleanups.push(() => pipe.close());
-  return seen;
-}
 
 async function listenOn(
   protocol: ProtocolInfo,
@@ -143,8 +122,8 @@ test("ipc:///abs/path: a listener and a dialer exchange a message both ways; bot
   assert.equal(d.localAddress, url);
   assert.equal(d.remoteAddress, url);
   await until(() => pipes.length === 1, "accepted pipe");
-  const ds = startPipe(d);
-  const ls = startPipe(pipes[0]!);
+  const ds = startPipe(d, cleanups);
+  const ls = startPipe(pipes[0]!, cleanups);
   d.write([Uint8Array.of(0x80, 0, 0, 0x11), text("hello")]);
   await until(() => ls.messages.length === 1, "request");
   assert.equal(ls.messages[0], "80000011" + hex(text("hello")));
@@ -197,7 +176,7 @@ test("the listener sends the SP header at once, then frames each message as 01 +
   assert.equal(hex(raw.data()), "0053500000310000");
   raw.socket.write(Buffer.concat([sp(req.id), frame(Buffer.from("8000001168656c6c6f", "hex"))]));
   await until(() => pipes.length === 1, "accepted pipe");
-  const seen = startPipe(pipes[0]!);
+  const seen = startPipe(pipes[0]!, cleanups);
   await until(() => seen.messages.length === 1, "request");
   assert.equal(seen.messages[0], "8000001168656c6c6f");
   pipes[0]!.write([Uint8Array.of(0x80, 0, 0, 0x11), text("pong")]);
@@ -211,7 +190,7 @@ test("a peer sending message type 02 is closed with EPROTO; messages before it a
   const raw = await rawConnect(path);
   raw.socket.write(Buffer.concat([sp(req.id), frame(text("ok")), Buffer.from("020000000000000002", "hex"), Buffer.from("no")]));
   await until(() => pipes.length === 1, "accepted pipe");
-  const seen = startPipe(pipes[0]!);
+  const seen = startPipe(pipes[0]!, cleanups);
   await until(() => seen.closed !== undefined, "pipe closed");
   assert.deepEqual(seen.messages, [hex(text("ok"))]);
   assert.equal(seen.closed!.err?.code, "EPROTO");
@@ -225,7 +204,7 @@ test("a peer framing like tcp:// (no type byte) is closed with EPROTO", async ()
   const raw = await rawConnect(path);
   raw.socket.write(Buffer.concat([sp(req.id), Buffer.from(encodeFramePrefix(2)), Buffer.from("hi")]));
   await until(() => pipes.length === 1, "accepted pipe");
-  const seen = startPipe(pipes[0]!);
+  const seen = startPipe(pipes[0]!, cleanups);
   await until(() => seen.closed !== undefined, "pipe closed");
   assert.equal(seen.closed!.err?.code, "EPROTO");
   assert.deepEqual(seen.messages, []);
@@ -333,7 +312,7 @@ async function waitForListening(path: string, boundAs = path): Promise<void> {
 async function requestReply(url: string): Promise<string> {
   const pipe = (await tryDial(url, options(req))) as TransportPipe;
   assert.ok(!(pipe instanceof Error), String(pipe));
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   pipe.write([Uint8Array.of(0x80, 0, 0, 0x2a), text("hello")]);
   await until(() => seen.messages.length === 1, "reply");
   pipe.close();
@@ -344,7 +323,7 @@ async function requestReply(url: string): Promise<string> {
 async function answerOnce(pipes: TransportPipe[]): Promise<Buffer> {
   await until(() => pipes.length >= 1, "peer connected");
   const pipe = pipes[pipes.length - 1]!;
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   await until(() => seen.messages.length === 1, "peer's request");
   const request = Buffer.from(seen.messages[0]!, "hex");
   pipe.write([request.subarray(0, 4), text("pong")]);

@@ -18,6 +18,7 @@ import {
 import { tcpTransport } from "../src/transport/tcp.js";
 import { encodeFramePrefix, encodeHandshake } from "../src/transport/framing.js";
 import { freePort, startPeer, until, waitForPort, type Peer } from "../../../test-support/peers.js";
+import { codeOf, hex, startPipe, text } from "../../../test-support/pipes.js";
 
 const tcp = tcpTransport();
 const req = protocols.req!;
@@ -28,8 +29,6 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const sp = (id: number): Buffer => Buffer.from(encodeHandshake(id));
 
 function options(protocol: ProtocolInfo, extra: Partial<TransportOptions> = {}): TransportOptions {
@@ -95,25 +94,7 @@ async function rawServer(): Promise<{ port: number; url: string; next(): Promise
 }
 
 /** What a started pipe reported. */
-interface Seen {
-  messages: string[];
-  closed: { err: SPError | undefined } | undefined;
-  drains: number;
-}
 
-function startPipe(pipe: TransportPipe): Seen {
-  const seen: Seen = { messages: [], closed: undefined, drains: 0 };
-  pipe.start({
-    message: (m) => seen.messages.push(hex(m)),
-    closed: (err) => {
-      assert.equal(seen.closed, undefined, "closed() must be called once");
-      seen.closed = { err };
-    },
-    drain: () => seen.drains++,
-  });
-  cleanups.push(() => pipe.close());
-  return seen;
-}
 
 /** Listen with `protocol`; accepted pipes and refusals are collected. */
 async function listenOn(
@@ -145,9 +126,6 @@ async function dialOk(url: string, opts: TransportOptions): Promise<TransportPip
   return p;
 }
 
-function codeOf(e: unknown): string | undefined {
-  return e instanceof SPError ? e.code : `not an SPError: ${String(e)}`;
-}
 
 /** A raw server that answers our handshake with `reply`, and the dial's outcome. */
 async function dialAgainst(reply: Buffer, opts: TransportOptions = options(req)): Promise<{ result: unknown; raw: Raw }> {
@@ -342,8 +320,8 @@ test("dial and listen pipes exchange a message both ways", async () => {
   const { port, pipes } = await listenOn(rep);
   const d = await dialOk(`tcp://127.0.0.1:${port}`, options(req));
   await until(() => pipes.length === 1, "accepted pipe");
-  const ds = startPipe(d);
-  const ls = startPipe(pipes[0]!);
+  const ds = startPipe(d, cleanups);
+  const ls = startPipe(pipes[0]!, cleanups);
   d.write([Uint8Array.of(0x80, 0, 0, 0x2a), text("hello")]);
   await until(() => ls.messages.length === 1, "request");
   assert.equal(ls.messages[0], "8000002a68656c6c6f");
@@ -355,7 +333,7 @@ test("dial and listen pipes exchange a message both ways", async () => {
 test("write() frames a message as u64 BE length + parts, exactly", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  startPipe(pipe);
+  startPipe(pipe, cleanups);
   assert.equal(pipe.write([Uint8Array.of(0x80, 0, 0, 0x2a), text("hello")]), true);
   await until(() => raw.data().length >= 8 + 17, "request");
   assert.equal(hex(raw.data().subarray(8)), "00000000000000098000002a68656c6c6f");
@@ -364,7 +342,7 @@ test("write() frames a message as u64 BE length + parts, exactly", async () => {
 test("write() of an empty message sends only a zero length", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  startPipe(pipe);
+  startPipe(pipe, cleanups);
   pipe.write([]);
   pipe.write([new Uint8Array(0), new Uint8Array(0)]);
   await until(() => raw.data().length >= 8 + 16, "two empty messages");
@@ -374,7 +352,7 @@ test("write() of an empty message sends only a zero length", async () => {
 test("several writes in one tick arrive as consecutive frames in order", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  startPipe(pipe);
+  startPipe(pipe, cleanups);
   for (let i = 0; i < 5; i++) pipe.write([Uint8Array.of(i)]);
   await until(() => raw.data().length >= 8 + 5 * 9, "five frames");
   const want = [0, 1, 2, 3, 4].map((i) => `0000000000000001${i.toString(16).padStart(2, "0")}`).join("");
@@ -383,7 +361,7 @@ test("several writes in one tick arrive as consecutive frames in order", async (
 
 test("coalesced messages in one segment arrive as separate messages", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
-  const seen = startPipe(result as TransportPipe);
+  const seen = startPipe(result as TransportPipe, cleanups);
   raw.socket.write(
     Buffer.concat([
       Buffer.from(encodeFramePrefix(3)),
@@ -399,14 +377,14 @@ test("coalesced messages in one segment arrive as separate messages", async () =
 
 test("the peer's first message may share a segment with its handshake", async () => {
   const { result } = await dialAgainst(Buffer.concat([sp(0x31), Buffer.from(encodeFramePrefix(2)), Buffer.from("hi")]));
-  const seen = startPipe(result as TransportPipe);
+  const seen = startPipe(result as TransportPipe, cleanups);
   await until(() => seen.messages.length === 1, "message");
   assert.equal(seen.messages[0], hex(text("hi")));
 });
 
 test("a message split over several writes arrives whole", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
-  const seen = startPipe(result as TransportPipe);
+  const seen = startPipe(result as TransportPipe, cleanups);
   const stream = Buffer.concat([Buffer.from(encodeFramePrefix(9)), Buffer.from("8000002a", "hex"), Buffer.from("hello")]);
   for (const [a, b] of [[0, 3], [3, 11], [11, 15], [15, stream.length]] as const) {
     raw.socket.write(stream.subarray(a, b));
@@ -421,7 +399,7 @@ test("messages that arrive before start() are held and delivered, then the end",
   const pipe = result as TransportPipe;
   raw.socket.end(Buffer.concat([Buffer.from(encodeFramePrefix(1)), Buffer.from("b")]));
   await new Promise((r) => setTimeout(r, 50));
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   await until(() => seen.closed !== undefined, "closed");
   assert.deepEqual(seen.messages, [hex(text("a")), hex(text("b"))]);
   assert.equal(seen.closed!.err?.code, "ECONNSHUT");
@@ -430,7 +408,7 @@ test("messages that arrive before start() are held and delivered, then the end",
 test("pause() holds messages and resume() delivers them in order", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   pipe.pause!();
   raw.socket.write(Buffer.concat([Buffer.from(encodeFramePrefix(1)), Buffer.from("x"), Buffer.from(encodeFramePrefix(1)), Buffer.from("y")]));
   await new Promise((r) => setTimeout(r, 50));
@@ -443,7 +421,7 @@ test("pause() holds messages and resume() delivers them in order", async () => {
 test("write() returns false over the high water mark and drain() follows once the peer reads", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   raw.socket.pause();
   assert.equal(pipe.write([new Uint8Array(8 << 20)]), false);
   raw.socket.resume();
@@ -457,14 +435,14 @@ test("a declared length over recvMaxSize closes that pipe with EMSGSIZE; the lis
   const { port, pipes } = await listenOn(rep, { recvMaxSize: 100 });
   const bad = await rawHello(port, Buffer.concat([sp(0x30), Buffer.from(encodeFramePrefix(101))]));
   await until(() => pipes.length === 1, "first pipe");
-  const seen1 = startPipe(pipes[0]!);
+  const seen1 = startPipe(pipes[0]!, cleanups);
   await until(() => seen1.closed !== undefined, "first pipe closed");
   assert.equal(seen1.closed!.err?.code, "EMSGSIZE");
   await bad.closed;
 
   const good = await rawHello(port, Buffer.concat([sp(0x30), Buffer.from(encodeFramePrefix(100)), Buffer.alloc(100, 7)]));
   await until(() => pipes.length === 2, "second pipe");
-  const seen2 = startPipe(pipes[1]!);
+  const seen2 = startPipe(pipes[1]!, cleanups);
   await until(() => seen2.messages.length === 1, "message of exactly recvMaxSize");
   assert.equal(seen2.messages[0], "07".repeat(100));
   pipes[1]!.write([text("ok")]);
@@ -476,7 +454,7 @@ test("a declared length of 2^62 closes the pipe with EMSGSIZE even with no limit
   const { port, pipes } = await listenOn(rep, { recvMaxSize: 0 });
   const raw = await rawHello(port, Buffer.concat([sp(0x30), Buffer.from("4000000000000000", "hex")]));
   await until(() => pipes.length === 1, "pipe");
-  const seen = startPipe(pipes[0]!);
+  const seen = startPipe(pipes[0]!, cleanups);
   await until(() => seen.closed !== undefined, "closed");
   assert.equal(seen.closed!.err?.code, "EMSGSIZE");
   await raw.closed;
@@ -484,7 +462,7 @@ test("a declared length of 2^62 closes the pipe with EMSGSIZE even with no limit
 
 test("a message before an oversized frame is still delivered", async () => {
   const { result, raw } = await dialAgainst(sp(0x31), options(req, { recvMaxSize: 4 }));
-  const seen = startPipe(result as TransportPipe);
+  const seen = startPipe(result as TransportPipe, cleanups);
   raw.socket.write(Buffer.concat([Buffer.from(encodeFramePrefix(2)), Buffer.from("ok"), Buffer.from(encodeFramePrefix(5))]));
   await until(() => seen.closed !== undefined, "closed");
   assert.deepEqual(seen.messages, [hex(text("ok"))]);
@@ -496,7 +474,7 @@ test("a message before an oversized frame is still delivered", async () => {
 test("close() reports closed() with no error, once, and the peer sees EOF", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   pipe.close();
   pipe.close();
   await until(() => seen.closed !== undefined, "closed");
@@ -507,7 +485,7 @@ test("close() reports closed() with no error, once, and the peer sees EOF", asyn
 test("close() lets a reply written just before it reach the peer", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  startPipe(pipe);
+  startPipe(pipe, cleanups);
   pipe.write([text("last")]);
   pipe.close();
   await raw.closed;
@@ -517,7 +495,7 @@ test("close() lets a reply written just before it reach the peer", async () => {
 test("close(err) reports closed(err)", async () => {
   const { result } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   const err = new SPError("EPROTO", "bad header");
   pipe.close(err);
   await until(() => seen.closed !== undefined, "closed");
@@ -526,7 +504,7 @@ test("close(err) reports closed(err)", async () => {
 
 test("peer EOF reports closed(ECONNSHUT)", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
-  const seen = startPipe(result as TransportPipe);
+  const seen = startPipe(result as TransportPipe, cleanups);
   raw.socket.end();
   await until(() => seen.closed !== undefined, "closed");
   assert.equal(seen.closed!.err?.code, "ECONNSHUT");
@@ -534,7 +512,7 @@ test("peer EOF reports closed(ECONNSHUT)", async () => {
 
 test("peer EOF in the middle of a message reports ECONNSHUT and delivers nothing half-read", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
-  const seen = startPipe(result as TransportPipe);
+  const seen = startPipe(result as TransportPipe, cleanups);
   raw.socket.end(Buffer.concat([Buffer.from(encodeFramePrefix(10)), Buffer.from("abc")]));
   await until(() => seen.closed !== undefined, "closed");
   assert.equal(seen.closed!.err?.code, "ECONNSHUT");
@@ -544,7 +522,7 @@ test("peer EOF in the middle of a message reports ECONNSHUT and delivers nothing
 
 test("peer reset reports closed(ECONNRESET)", async () => {
   const { result, raw } = await dialAgainst(sp(0x31));
-  const seen = startPipe(result as TransportPipe);
+  const seen = startPipe(result as TransportPipe, cleanups);
   raw.socket.resetAndDestroy();
   await until(() => seen.closed !== undefined, "closed");
   assert.equal(seen.closed!.err?.code, "ECONNRESET");
@@ -553,7 +531,7 @@ test("peer reset reports closed(ECONNRESET)", async () => {
 test("write() after close() is accepted and ignored", async () => {
   const { result } = await dialAgainst(sp(0x31));
   const pipe = result as TransportPipe;
-  startPipe(pipe);
+  startPipe(pipe, cleanups);
   pipe.close();
   assert.equal(pipe.write([text("late")]), true);
 });
@@ -575,7 +553,7 @@ test("nngcat --rep0 listener answers our REQ dial: 80 00 00 2a pong", async () =
   const peer = nngcat(["--rep0", "--listen", `tcp://127.0.0.1:${port}`, "--data", "pong", "--count", "1"]);
   await waitForPort(port);
   const pipe = await dialOk(`tcp://127.0.0.1:${port}`, options({ name: "req", id: 0x30, peerId: 0x31, peerName: "rep" }));
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   pipe.write([Uint8Array.of(0x80, 0x00, 0x00, 0x2a), text("hello")]);
   await until(() => seen.messages.length === 1, "nngcat's reply");
   assert.equal(seen.messages[0], "8000002a706f6e67");
@@ -588,7 +566,7 @@ test("nngcat --req0 dials our REP listener, gets our answer and prints pong", as
   const peer = nngcat(["--req0", "--dial", l.url, "--data", "hello", "--ascii"]);
   await until(() => pipes.length === 1, "nngcat connected");
   const pipe = pipes[0]!;
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   await until(() => seen.messages.length === 1, "nngcat's request");
   const request = Buffer.from(seen.messages[0]!, "hex");
   assert.equal(request.length, 4 + 5);

@@ -24,6 +24,7 @@ import { tcpTransport } from "../src/transport/tcp.js";
 import { nodeWsTransport } from "../src/transport/ws.js";
 import { freePort, startPeer, until, waitForPort, type Peer } from "../../../test-support/peers.js";
 import { createTestCerts } from "../../../test-support/certs.js";
+import { codeOf, hex, startPipe, text } from "../../../test-support/pipes.js";
 
 const tls = tlsTransport();
 const wss = nodeWsTransport();
@@ -41,32 +42,13 @@ after(async () => {
   certs.remove();
 });
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 function options(protocol: ProtocolInfo, extra: Record<string, unknown> = {}): TransportOptions {
   return { protocol, recvMaxSize: 0, handshakeTimeout: 5000, ...extra };
 }
 
-function codeOf(e: unknown): string | undefined {
-  return e instanceof SPError ? e.code : `not an SPError: ${String(e)}`;
-}
 
-interface Seen {
-  messages: string[];
-  closed: { err: SPError | undefined } | undefined;
-}
 
-function startPipe(pipe: TransportPipe): Seen {
-  const seen: Seen = { messages: [], closed: undefined };
-  pipe.start({
-    message: (m) => seen.messages.push(hex(m)),
-    closed: (err) => (seen.closed = { err }),
-    drain: () => undefined,
-  });
-  cleanups.push(() => pipe.close());
-  return seen;
-}
 
 interface OurListener {
   l: TransportListener;
@@ -106,7 +88,7 @@ async function tryListen(t: Transport, url: string, extra: Record<string, unknow
 async function requestReply(t: Transport, url: string, extra: Record<string, unknown>): Promise<string> {
   const pipe = await tryDial(t, url, options(req, extra));
   assert.ok(!(pipe instanceof Error), `dial failed: ${String(pipe)}`);
-  const seen = startPipe(pipe as TransportPipe);
+  const seen = startPipe(pipe as TransportPipe, cleanups);
   (pipe as TransportPipe).write([Uint8Array.of(0x80, 0, 0, 0x2a), text("hello")]);
   await until(() => seen.messages.length === 1, "reply");
   return seen.messages[0]!;
@@ -116,7 +98,7 @@ async function requestReply(t: Transport, url: string, extra: Record<string, unk
 async function answerOnce(L: OurListener): Promise<Buffer> {
   await until(() => L.pipes.length >= 1, "peer connected");
   const pipe = L.pipes[L.pipes.length - 1]!;
-  const seen = startPipe(pipe);
+  const seen = startPipe(pipe, cleanups);
   await until(() => seen.messages.length === 1, "peer's request");
   const request = Buffer.from(seen.messages[0]!, "hex");
   pipe.write([request.subarray(0, 4), text("pong")]);
@@ -134,8 +116,8 @@ test("tls+tcp: a dialer given the CA verifies the listener and messages flow bot
   assert.match(d.localAddress, /^tls\+tcp:\/\/127\.0\.0\.1:\d+$/);
   await until(() => L.pipes.length === 1, "accepted pipe");
   assert.match(L.pipes[0]!.remoteAddress, /^tls\+tcp:\/\/127\.0\.0\.1:\d+$/);
-  const ds = startPipe(d);
-  const ls = startPipe(L.pipes[0]!);
+  const ds = startPipe(d, cleanups);
+  const ls = startPipe(L.pipes[0]!, cleanups);
   d.write([Uint8Array.of(0x80, 0, 0, 1), text("hello")]);
   await until(() => ls.messages.length === 1, "request");
   assert.equal(ls.messages[0], "80000001" + hex(text("hello")));
@@ -278,8 +260,8 @@ test("wss: listen needs cert and key (EINVAL); with them a dialer given the CA v
   assert.ok(!(d instanceof Error), String(d));
   await until(() => L.pipes.length === 1, "accepted pipe");
   assert.match(L.pipes[0]!.remoteAddress, /^wss:\/\/127\.0\.0\.1:\d+$/);
-  const ds = startPipe(d);
-  const ls = startPipe(L.pipes[0]!);
+  const ds = startPipe(d, cleanups);
+  const ls = startPipe(L.pipes[0]!, cleanups);
   d.write([Uint8Array.of(0x80, 0, 0, 2), text("hello")]);
   await until(() => ls.messages.length === 1, "request");
   L.pipes[0]!.write([Uint8Array.of(0x80, 0, 0, 2), text("pong")]);
