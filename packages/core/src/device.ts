@@ -68,8 +68,7 @@ export function device(a: Socket, b?: Socket): Device {
         if (signal.aborted || isSPError(err, "ECLOSED")) return;
         // A message the far side cannot take (a raw header that names no pipe ...) is
         // that message's problem, not the device's: count it and go on.
-        to.stats.drops++;
-        to.stats.dropReasons["device send failed"] = (to.stats.dropReasons["device send failed"] ?? 0) + 1;
+        to.countDrop("device send failed");
       }
     }
   }

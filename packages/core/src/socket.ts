@@ -357,6 +357,11 @@ export class Socket implements AsyncIterable<Message> {
     pipe.close(err);
   }
 
+  /** @internal Count a message dropped on this socket's behalf (a device that could not send it). */
+  countDrop(reason: string): void {
+    this.#drop(reason);
+  }
+
   #drop(reason: string): void {
     this.stats.drops++;
     this.stats.dropReasons[reason] = (this.stats.dropReasons[reason] ?? 0) + 1;
