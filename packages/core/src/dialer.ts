@@ -24,6 +24,13 @@ export interface DialOptions {
   /** Override the socket's reconnect times for this dialer. */
   reconnectMinTime?: number;
   reconnectMaxTime?: number;
+  /**
+   * The peer is an spwire gateway: a Sub puts its subscriptions in the query
+   * of every URL it dials (`?sub=...`, see `gatewaySubUrl`) so the gateway
+   * sends it only those topics, and redials at once when they change. Other
+   * sockets ignore it, and it is never handed to the transport.
+   */
+  gateway?: boolean;
   [transportOption: string]: unknown;
 }
 
@@ -36,6 +43,8 @@ export interface DialerHost {
   /** Adopt a new pipe; returns undefined when the socket refuses it (closed, pair already has a peer). */
   attach(tp: TransportPipe, dialer: Dialer): { close(): void } | undefined;
   dialFailed(dialer: Dialer, err: SPError, retryIn: number): void;
+  /** The URL of the next attempt (asked once per attempt); absent means `url` itself. */
+  target?(dialer: Dialer, url: URL, opts: DialOptions): URL;
 }
 
 export class Dialer implements PromiseLike<void> {
@@ -54,11 +63,15 @@ export class Dialer implements PromiseLike<void> {
   #min: number;
   #max: number;
   #pipe: { close(): void } | undefined;
+  #current: URL;
+  /** restart() closed our pipe: pipeClosed() dials at once instead of backing off. */
+  #restarting = false;
 
   /** @internal Sockets make dialers; use `socket.dial(url)`. */
   constructor(url: URL, transport: Transport, host: DialerHost, opts: DialOptions) {
     this.url = url.href;
     this.#u = url;
+    this.#current = url;
     this.#transport = transport;
     this.#host = host;
     this.#opts = opts;
@@ -82,6 +95,11 @@ export class Dialer implements PromiseLike<void> {
 
   get state(): DialerState {
     return this.#state;
+  }
+
+  /** The URL of the last attempt (`url`, or what the socket made of it, e.g. a Sub's gateway query). */
+  get currentUrl(): string {
+    return this.#current.href;
   }
 
   /** Failed attempts since the last success. */
@@ -113,11 +131,57 @@ export class Dialer implements PromiseLike<void> {
     this.#attempt();
   }
 
+  /**
+   * @internal Dial again now with a fresh URL (a gateway Sub whose
+   * subscriptions changed): an attempt in flight is abandoned, a backoff wait
+   * is cut short, and a live pipe is closed so pipeClosed() dials at once.
+   */
+  restart(): void {
+    switch (this.#state) {
+      case "closed":
+        return;
+      case "waiting":
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+        this.#attempt();
+        return;
+      case "connecting":
+        // #attempt replaces #ac, so the abandoned attempt's outcome is ignored
+        // (a pipe it still makes is closed there).
+        this.#ac?.abort(new SPError("ECLOSED", `dial attempt to ${this.currentUrl} replaced by a new one`));
+        this.#attempt();
+        return;
+      case "connected": {
+        const p = this.#pipe;
+        if (p === undefined) {
+          this.#attempt();
+          return;
+        }
+        this.#restarting = true;
+        // The socket calls pipeClosed() once the transport reports the close,
+        // possibly before close() returns.
+        p.close();
+        return;
+      }
+    }
+  }
+
   #attempt(): void {
     this.#state = "connecting";
     const ac = (this.#ac = new AbortController());
+    let u: URL;
+    try {
+      u = this.#host.target?.(this, this.#u, this.#opts) ?? this.#u;
+    } catch (err) {
+      this.#ac = undefined;
+      this.#failed(
+        err instanceof SPError ? err : new SPError("EADDRINVAL", `${this.url}: ${String(err)}`, { cause: err }),
+      );
+      return;
+    }
+    this.#current = u;
     const topts = this.#host.transportOptions(this.#opts, ac.signal);
-    this.#transport.dial(this.#u, topts).then(
+    this.#transport.dial(u, topts).then(
       (tp) => {
         if (this.#ac !== ac || this.#state === "closed") {
           tp.close();
@@ -172,11 +236,14 @@ export class Dialer implements PromiseLike<void> {
     return wait;
   }
 
-  /** @internal The pipe this dialer made has gone: dial again after the backoff. */
+  /** @internal The pipe this dialer made has gone: dial again after the backoff (at once after restart()). */
   pipeClosed(): void {
     this.#pipe = undefined;
+    const restarting = this.#restarting;
+    this.#restarting = false;
     if (this.#state !== "connected") return;
-    this.#schedule();
+    if (restarting) this.#attempt();
+    else this.#schedule();
   }
 
   #stop(reason: unknown): void {

@@ -9,6 +9,7 @@ export { protocols, wsProtocolName, type ProtocolInfo } from "./protocols.js";
 export { consoleLogger, silentLogger, type Logger } from "./log.js";
 export { Socket, Listener, type SocketConfig, type SocketStats, type SocketEvents } from "./socket.js";
 export { Dialer, type DialOptions, type DialerState } from "./dialer.js";
+export { gatewaySubUrl, parseSubQuery } from "./gateway-query.js";
 export { Pipe } from "./pipe.js";
 export { device, type Device } from "./device.js";
 export type { OpOptions, ProtocolHooks, ProtocolImpl, ProtocolFactory } from "./protocol.js";

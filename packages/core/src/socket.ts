@@ -158,6 +158,7 @@ export class Socket implements AsyncIterable<Message> {
       options: this.options,
       transportOptions: (extra, signal) => this.transportOptions(extra, signal),
       attach: (tp, dialer) => this.#attach(tp, dialer, undefined),
+      target: (_dialer, url, opts) => this.dialTarget(url, opts),
       dialFailed: (dialer, error, retryIn) => {
         this.stats.reconnects++;
         const fields = { code: error.code, attempt: dialer.attempts, retryIn: Math.round(retryIn) };
@@ -280,9 +281,18 @@ export class Socket implements AsyncIterable<Message> {
       });
   }
 
+  /**
+   * @internal The URL a dialer made by `dial(url, opts)` uses for its next
+   * attempt; asked again before every attempt. The socket dials `url` as
+   * given; a protocol that says something in the URL (a gateway Sub) overrides this.
+   */
+  protected dialTarget(url: URL, _opts: DialOptions): URL {
+    return url;
+  }
+
   /** @internal Options handed to transports. */
   transportOptions(extra: Record<string, unknown>, signal: AbortSignal): TransportOptions {
-    const { failFast: _f, signal: _s, reconnectMinTime: _a, reconnectMaxTime: _b, ...rest } = extra;
+    const { failFast: _f, signal: _s, reconnectMinTime: _a, reconnectMaxTime: _b, gateway: _g, ...rest } = extra;
     return {
       ...rest,
       protocol: this.info,

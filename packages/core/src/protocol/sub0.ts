@@ -6,8 +6,14 @@
  *
  * The receive queue (`recvBuffer`, nng: 128) drops the oldest message when
  * full, like nng's default `sub:prefnew`. A raw SUB filters nothing.
+ *
+ * Dialed with `{ gateway: true }`, the Sub also tells the peer (an spwire
+ * gateway) what it wants, in the query of the URL (gateway-query.ts), so the
+ * gateway filters before the bytes cross the network; the local filter stays.
  */
 import { Socket, type SocketConfig } from "../socket.js";
+import type { Dialer, DialOptions } from "../dialer.js";
+import { gatewaySubUrl } from "../gateway-query.js";
 import { protocols } from "../protocols.js";
 import { SPError } from "../errors.js";
 import { Message, toBytes } from "../message.js";
@@ -15,7 +21,8 @@ import type { Pipe } from "../pipe.js";
 import type { ProtocolHooks, ProtocolImpl } from "../protocol.js";
 
 export interface Sub0 extends ProtocolImpl {
-  subscribe(prefix: string | Uint8Array): void;
+  /** True when the prefix was new (the set changed). */
+  subscribe(prefix: string | Uint8Array): boolean;
   unsubscribe(prefix: string | Uint8Array): void;
   readonly subscriptions: readonly Uint8Array[];
 }
@@ -71,9 +78,11 @@ export function sub0(h: ProtocolHooks): Sub0 {
       return Promise.reject(new SPError("ENOTSUP", "a sub socket cannot send (a PUB peer would close the pipe)"));
     },
 
-    subscribe(prefix): void {
+    subscribe(prefix): boolean {
       const b = prefixBytes(prefix);
-      if (!subs.some((s) => same(s, b))) subs.push(b);
+      if (subs.some((s) => same(s, b))) return false;
+      subs.push(b);
+      return true;
     },
 
     unsubscribe(prefix): void {
@@ -87,8 +96,20 @@ export function sub0(h: ProtocolHooks): Sub0 {
   };
 }
 
+const EVERYTHING: readonly Uint8Array[] = [new Uint8Array(0)];
+
 /**
  * A SUB socket. Subscribe to byte prefixes; the empty prefix matches everything.
+ *
+ * Against an spwire gateway, dial with `{ gateway: true }`: the subscriptions
+ * then travel in the URL (`?sub=prices.`, `?nosub` for none) and the gateway
+ * sends this socket only matching messages instead of the whole feed. A change
+ * of subscriptions redials that dialer at once with the new URL, so a few
+ * messages in flight at that moment may be missed; this socket's own filter
+ * still applies, so nothing unsubscribed is ever delivered. A plain nng
+ * listener ignores the query (nng accepts `?query` on its ws path), so the
+ * option is safe against one too. A raw Sub, which filters nothing, asks for
+ * everything (`?sub=`).
  *
  * @example
  * const sub = new Sub();
@@ -98,19 +119,72 @@ export function sub0(h: ProtocolHooks): Sub0 {
  */
 export class Sub extends Socket {
   declare protected readonly proto: Sub0;
+  /** Dialers made with `{ gateway: true }`: the ones a subscription change redials. */
+  #gatewayDialers = new Set<Dialer>();
+  #redialQueued = false;
 
   constructor(config?: SocketConfig) {
     super(protocols.sub!, sub0, config, { recvBuffer: 128 });
   }
 
-  /** Receive messages whose body starts with `prefix` (a string is matched as UTF-8). */
-  subscribe(prefix: string | Uint8Array): void {
-    this.proto.subscribe(prefix);
+  override dial(url: string, opts: DialOptions = {}): Dialer {
+    const d = super.dial(url, opts);
+    if (opts.gateway === true) {
+      for (const x of this.#gatewayDialers) if (x.state === "closed") this.#gatewayDialers.delete(x);
+      this.#gatewayDialers.add(d);
+    }
+    return d;
   }
 
-  /** Stop receiving `prefix`; throws EINVAL when not subscribed to it. */
+  /** @internal A gateway dialer's URL carries the subscriptions as they are at this attempt. */
+  protected override dialTarget(url: URL, opts: DialOptions): URL {
+    if (opts.gateway !== true) return url;
+    return new URL(gatewaySubUrl(url.href, this.raw ? EVERYTHING : this.proto.subscriptions));
+  }
+
+  /**
+   * Receive messages whose body starts with `prefix` (a string is matched as
+   * UTF-8). Subscribing again to a prefix changes nothing. On a dialer made
+   * with `{ gateway: true }` a change redials at once (once for all the calls
+   * made in one synchronous run), so messages in flight then may be missed.
+   *
+   * @example
+   * const sub = new Sub();
+   * sub.dial("wss://example.com/feed", { gateway: true }); // ?nosub: nothing yet
+   * sub.subscribe("cpu.");
+   * sub.subscribe("mem."); // one redial, to ?sub=cpu.&sub=mem.
+   */
+  subscribe(prefix: string | Uint8Array): void {
+    if (this.proto.subscribe(prefix)) this.#changed();
+  }
+
+  /** Stop receiving `prefix`; throws EINVAL when not subscribed to it. Redials gateway dialers like `subscribe`. */
   unsubscribe(prefix: string | Uint8Array): void {
     this.proto.unsubscribe(prefix);
+    this.#changed();
+  }
+
+  /**
+   * Redial the gateway dialers after the current synchronous run, so a burst
+   * of subscribe() calls costs one reconnection, not one each.
+   */
+  #changed(): void {
+    if (this.#redialQueued || this.#gatewayDialers.size === 0) return;
+    this.#redialQueued = true;
+    queueMicrotask(() => {
+      this.#redialQueued = false;
+      if (this.closed) return;
+      for (const d of this.#gatewayDialers) {
+        if (d.state === "closed") {
+          this.#gatewayDialers.delete(d);
+          continue;
+        }
+        // A dialer whose last attempt already carried this set (dialed after the
+        // change, or a change undone in the same run) has nothing new to say.
+        const next = this.dialTarget(new URL(d.url), { gateway: true }).href;
+        if (next !== d.currentUrl) d.restart();
+      }
+    });
   }
 
   /** The current subscriptions (copies of the prefixes). */
