@@ -72,10 +72,10 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 const POLICIES = ["drop-new", "drop-old", "disconnect", "latest"] as const satisfies readonly SlowConsumerPolicy[];
 const JWT_ALGORITHMS = ["HS256", "RS256", "ES256"] as const;
 const PROTOCOLS = BROWSER_PROTOCOLS as readonly [BrowserProtocol, ...BrowserProtocol[]];
-/** Upstream URL schemes, as @spwire/node's transports (and core's inproc) serve them. */
-const UPSTREAM_SCHEMES = ["tcp", "tcp4", "tcp6", "tls+tcp", "tls+tcp4", "tls+tcp6", "ipc", "ws", "wss", "inproc"];
+/** Upstream URL schemes, as @spwire/node's network transports serve them (inproc is not one: an upstream is another process). */
+const UPSTREAM_SCHEMES = ["tcp", "tcp4", "tcp6", "tls+tcp", "tls+tcp4", "tls+tcp6", "ipc", "ws", "wss"];
 /** The schemes as the messages name them (the 4/6 variants are accepted too). */
-const UPSTREAM_SCHEMES_SHOWN = "tcp, tls+tcp, ipc, ws, wss, inproc";
+const UPSTREAM_SCHEMES_SHOWN = "tcp, tls+tcp, ipc, ws, wss";
 /** Paths the gateway's HTTP side answers itself. */
 const RESERVED_PATHS = ["/healthz", "/readyz", "/metrics", "/routes"];
 /** Protocols whose routes default to one upstream socket per browser: a pair has exactly one peer. */
@@ -150,7 +150,7 @@ export interface RouteInput {
   path: string;
   /** The browser's protocol. */
   protocol: BrowserProtocol;
-  /** tcp://, tls+tcp://, ipc://, ws://, wss:// or inproc:// URL of the upstream. */
+  /** tcp://, tls+tcp://, ipc://, ws:// or wss:// URL of the upstream. */
   upstream: string;
   /** Default "dial". */
   upstreamMode?: "dial" | "listen";
@@ -305,8 +305,8 @@ function upstreamProblem(v: string): string | undefined {
     if ((u.pathname !== "" && u.pathname !== "/") || u.search !== "" || u.hash !== "") {
       return `a ${scheme}:// URL is host:port only, with no path or query (got ${show(v)})`;
     }
-  } else if (scheme === "ipc" || scheme === "inproc") {
-    if (v.length <= `${scheme}://`.length) return `a ${scheme}:// URL needs a ${scheme === "ipc" ? "path, e.g. ipc:///tmp/feed.ipc" : "name, e.g. inproc://feed"}`;
+  } else if (scheme === "ipc") {
+    if (v.length <= "ipc://".length) return "an ipc:// URL needs a path, e.g. ipc:///tmp/feed.ipc";
   } else if (u.hostname === "") {
     return `a ${scheme}:// URL needs a host, e.g. ${scheme}://127.0.0.1:8081/feed`;
   }

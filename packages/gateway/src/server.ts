@@ -361,8 +361,9 @@ export class GatewayServer {
         if (now - c.lastSeen >= pingInterval / 2) {
           try {
             c.ws.ping();
-          } catch {
-            // closing already
+          } catch (err) {
+            // The socket is closing under us; its close event ends the pipe.
+            this.#d.log.debug({ route: r.cfg.path, remote: c.remoteAddress, err: String(err) }, "ping failed");
           }
         }
       }

@@ -538,12 +538,12 @@ test("the gateway's own paths are reserved", () => {
 test("an upstream URL needs an accepted scheme and, for tcp, a port", () => {
   const r = (upstream: string) => ({ path: "/feed", protocol: "sub", upstream });
   assert.deepEqual(issuesOf(minimal({ routes: [r("http://127.0.0.1:80"), r("tcp://127.0.0.1"), r("not a url")] })), [
-    'routes[0].upstream: unsupported scheme "http://"; expected one of tcp, tls+tcp, ipc, ws, wss, inproc',
+    'routes[0].upstream: unsupported scheme "http://"; expected one of tcp, tls+tcp, ipc, ws, wss',
     "routes[1].upstream: a tcp:// URL needs a port, e.g. tcp://127.0.0.1:5555",
     'routes[2].upstream: expected a URL such as tcp://127.0.0.1:5555 (got "not a url")',
   ]);
-  const ok = resolveConfig(minimal({ routes: [r("tls+tcp://h:1"), { ...r("ipc:///tmp/a"), path: "/b" }, { ...r("ws://h/x"), path: "/c" }, { ...r("inproc://x"), path: "/d" }] }), { env: {} });
-  assert.equal(ok.routes.length, 4);
+  const ok = resolveConfig(minimal({ routes: [r("tls+tcp://h:1"), { ...r("ipc:///tmp/a"), path: "/b" }, { ...r("ws://h/x"), path: "/c" }] }), { env: {} });
+  assert.equal(ok.routes.length, 3);
 });
 
 test("dialing a wildcard host is refused; listening on one is fine", () => {
