@@ -15,7 +15,7 @@ const BEGIN = "<!-- gateway-metrics:begin -->";
 const END = "<!-- gateway-metrics:end -->";
 
 function table(): string {
-  const rows = METRICS_DOC.map((d) => `| \`spwire_gateway_${d.name}\` | ${d.type} | ${d.labels || "—"} | ${d.help.replace(/\|/g, "\\|")} |`);
+  const rows = METRICS_DOC.map((d) => `| \`${d.name}\` | ${d.type} | ${d.labels || "—"} | ${d.help.replace(/\|/g, "\\|")} |`);
   return ["| metric | type | labels | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }
 
