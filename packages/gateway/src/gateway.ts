@@ -99,6 +99,9 @@ export async function createGateway(input: GatewayConfig | GatewayInput, opts: G
     *upstreams() {
       for (const r of routes.values()) yield { route: r.cfg.path, pipes: r.upstreamPipes, up: r.up };
     },
+    *socketDrops() {
+      for (const r of routes.values()) for (const [reason, count] of r.socketDrops()) yield { route: r.cfg.path, reason, count };
+    },
   });
   const started: Route[] = [];
   const server = new GatewayServer({ config, routes, transport, metrics, auth, log });

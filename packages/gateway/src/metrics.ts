@@ -64,7 +64,7 @@ const DEFS = {
   drops_total: {
     type: "counter",
     labels: ["route", "reason"],
-    help: "Messages dropped, by reason (queue-full, drop-old, latest-replaced, rate-limit, publish-denied, upstream-queue ...).",
+    help: "Messages dropped, by reason: queue-full, drop-old, latest-replaced, slow-consumer, rate-limit, publish-denied, and \"upstream socket: ...\" / \"gateway socket: ...\" for drops inside the route's own raw sockets (e.g. a receive queue overflowing).",
   },
   filtered_total: {
     type: "counter",
@@ -118,6 +118,8 @@ export interface MetricSources {
   queues(): Iterable<{ route: string; messages: number; bytes: number }>;
   /** One entry per route. */
   upstreams(): Iterable<{ route: string; pipes: number; up: boolean }>;
+  /** Drops counted inside the route's own sockets (cumulative), added to drops_total under their reasons. */
+  socketDrops?(): Iterable<{ route: string; reason: string; count: number }>;
 }
 
 /** A route's counts, kept as plain numbers so the hot path never touches prom-client. */
@@ -244,6 +246,7 @@ export class GatewayMetrics {
     });
     metric("drops_total", (put) => {
       for (const [route, c] of routes) for (const [reason, n] of c.drops) put({ route, reason }, n);
+      for (const d of sources()?.socketDrops?.() ?? []) put({ route: d.route, reason: d.reason }, d.count);
     });
     perRoute("filtered_total", (c) => c.filtered);
     metric("pipe_errors_total", (put) => {

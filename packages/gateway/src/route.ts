@@ -116,6 +116,19 @@ export class GatewayTransport implements Transport {
 
 let nextName = 1;
 
+/**
+ * recvBuffer of a bridge's raw SUB (the back socket of a sub route, the front
+ * of a pub route). A SUB drops the oldest message when its queue is full, and
+ * one read (64 KiB of tcp, a batch of ws frames) can hand it thousands of
+ * small messages before the device, which empties the queue between reads,
+ * runs: with SUB's 128, a burst of 205 short messages from one upstream Pub
+ * lost 76, counted nowhere but the socket's own stats. Sized to a read's
+ * worth of tiny messages, the queue still only ever holds what one read
+ * delivered, so its memory stays bounded by that read. Other protocols stop
+ * reading when full instead of dropping, and keep their default.
+ */
+const SUB_RECV_BUFFER = 8192;
+
 interface Bridge {
   front: Socket;
   back: Socket;
@@ -138,6 +151,8 @@ export class Route {
   #shared: Bridge | undefined;
   #perConn = new Map<ClientPipe, Bridge>();
   #closed = false;
+  /** Drops counted by per-connection bridges that are gone, so the totals never go down. */
+  #pastDrops = new Map<string, number>();
 
   constructor(cfg: RouteConfig, deps: RouteDeps) {
     this.cfg = cfg;
@@ -169,12 +184,14 @@ export class Route {
       transports: [transport],
       logger,
       recvMaxSize: this.cfg.maxMessageSize,
+      ...(PEER[this.cfg.protocol] === "sub" ? { recvBuffer: SUB_RECV_BUFFER } : {}),
     });
     const back = new CLASSES[this.cfg.protocol]({
       raw: true,
       transports: nodeTransports(),
       logger,
       recvMaxSize: this.cfg.maxMessageSize,
+      ...(this.cfg.protocol === "sub" ? { recvBuffer: SUB_RECV_BUFFER } : {}),
       reconnectMinTime: 100,
       reconnectMaxTime: 5000,
     });
@@ -229,8 +246,30 @@ export class Route {
     const b = this.#perConn.get(c);
     if (b !== undefined) {
       this.#perConn.delete(c);
+      this.#addDrops(this.#pastDrops, b);
       void b.dev.close();
     }
+  }
+
+  #addDrops(into: Map<string, number>, b: Bridge): void {
+    for (const [side, s] of [["gateway", b.front], ["upstream", b.back]] as const) {
+      for (const [reason, n] of Object.entries(s.stats.dropReasons)) {
+        const k = `${side} socket: ${reason}`;
+        into.set(k, (into.get(k) ?? 0) + n);
+      }
+    }
+  }
+
+  /**
+   * Messages the route's own sockets dropped (a raw SUB's receive queue
+   * overflowing, a reply for a browser already gone ...), by reason prefixed
+   * with the side: "upstream socket: recv queue full". Cumulative.
+   */
+  socketDrops(): Map<string, number> {
+    const m = new Map(this.#pastDrops);
+    if (this.#shared !== undefined) this.#addDrops(m, this.#shared);
+    for (const b of this.#perConn.values()) this.#addDrops(m, b);
+    return m;
   }
 
   /** Upstream pipes now (shared mode: the one back socket; per-connection: all of them). */
