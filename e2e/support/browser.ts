@@ -18,6 +18,11 @@
  * arguments (JSON-like values, no closures over test variables), and `core`
  * is the module loaded from /core/index.js.
  *
+ * More pages, each in a browser context of its own (several independent
+ * "users"), come from `openCorePage(browser, server)`, given a Chromium from
+ * `launchChromium()` and a server from `serveStatic()` (call `ensureCoreBuilt()`
+ * first); each has the same `run`.
+ *
  * Test-only; never imported by package code.
  */
 import { spawnSync } from "node:child_process";
@@ -165,11 +170,10 @@ export async function serveStatic(mounts: Record<string, string> = { "/core/": c
   };
 }
 
-export interface BrowserHarness {
-  readonly browser: Browser;
+/** One page that has imported `/core/index.js`, in a browser context of its own (its own cookies and storage). */
+export interface CorePage {
   readonly context: BrowserContext;
   readonly page: Page;
-  readonly server: StaticServer;
   /** Console lines and page errors seen so far, e.g. "warning: dial ... failed" (for failure messages). */
   readonly logs: readonly string[];
   /**
@@ -177,44 +181,26 @@ export interface BrowserHarness {
    * rejection is rethrown here with the page's console lines attached.
    */
   run<A, R>(fn: (core: CoreModule, arg: A) => R | Promise<R>, arg: A): Promise<R>;
-  /** Close the page's browser and the static server. Safe to call twice. */
+  /** Close the page's context (its WebSockets with it). Safe to call twice. */
   close(): Promise<void>;
 }
 
-export interface HarnessOptions {
-  /** More directories to serve, by URL prefix ending in "/" (e.g. a bundle at "/bundle/"). "/core/" may be replaced too. */
-  mounts?: Record<string, string>;
-}
-
 /**
- * Build core if needed, serve it, start Chromium and open a page that has
- * imported `/core/index.js`. Throws, with the page's errors, if the import
- * fails.
+ * Open a page in a new context of `browser`, load `server`'s index (which
+ * imports `/core/index.js`) and wait for the import. Throws, with the page's
+ * errors, if the import fails. Several of these in one browser are several
+ * independent browser tabs, as far as a server can tell.
  */
-export async function startBrowserHarness(opts: HarnessOptions = {}): Promise<BrowserHarness> {
-  const mounts = { "/core/": coreDist, ...opts.mounts };
-  if (mounts["/core/"] === coreDist) ensureCoreBuilt();
-  const server = await serveStatic(mounts);
-  let browser: Browser;
-  try {
-    browser = await launchChromium();
-  } catch (err) {
-    await server.close();
-    throw err;
-  }
+export async function openCorePage(browser: Browser, server: StaticServer): Promise<CorePage> {
   const logs: string[] = [];
+  const context = await browser.newContext();
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    try {
-      await browser.close();
-    } finally {
-      await server.close();
-    }
+    await context.close();
   };
   try {
-    const context = await browser.newContext();
     // tsx (esbuild keepNames) wraps named functions in test code with
     // __name(fn, "name"); functions sent to the page carry those calls.
     await context.addInitScript({ content: "globalThis.__name = (fn) => fn;" });
@@ -242,7 +228,54 @@ export async function startBrowserHarness(opts: HarnessOptions = {}): Promise<Br
         throw new Error(`${msg}\n--- page console ---\n${logs.join("\n") || "(empty)"}`, { cause: err });
       }
     };
-    return { browser, context, page, server, logs, run, close };
+    return { context, page, logs, run, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+export interface BrowserHarness extends CorePage {
+  readonly browser: Browser;
+  readonly server: StaticServer;
+  /** Close the page's browser and the static server. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** More directories to serve, by URL prefix ending in "/" (e.g. a bundle at "/bundle/"). "/core/" may be replaced too. */
+  mounts?: Record<string, string>;
+}
+
+/**
+ * Build core if needed, serve it, start Chromium and open a page that has
+ * imported `/core/index.js`. Throws, with the page's errors, if the import
+ * fails.
+ */
+export async function startBrowserHarness(opts: HarnessOptions = {}): Promise<BrowserHarness> {
+  const mounts = { "/core/": coreDist, ...opts.mounts };
+  if (mounts["/core/"] === coreDist) ensureCoreBuilt();
+  const server = await serveStatic(mounts);
+  let browser: Browser;
+  try {
+    browser = await launchChromium();
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    try {
+      await browser.close();
+    } finally {
+      await server.close();
+    }
+  };
+  try {
+    const p = await openCorePage(browser, server);
+    return { browser, server, context: p.context, page: p.page, logs: p.logs, run: p.run, close };
   } catch (err) {
     await close();
     throw err;

@@ -167,6 +167,10 @@ export class ClientPipe implements TransportPipe {
       drain: () => this.#drained(),
       closed: (err) => {
         this.#closed = true;
+        // Bad bytes (a text frame, an oversize message, a request without an id ...) ended it: the
+        // metric says "error:<CODE>", not "client". A clean close (ECONNSHUT) or a lost connection
+        // (ECONNRESET, counted as "dropped") is the browser's doing; closeWith() set its own label first.
+        if (err !== undefined && err.code !== "ECONNSHUT" && err.code !== "ECONNRESET") this.closeLabel ??= `error:${err.code}`;
         this.#dropQueue("closed");
         h.closed(err);
       },

@@ -154,6 +154,10 @@ export class GatewayServer {
         return { ready: routes.every((r) => r.up), routes };
       },
     });
+    // A plain HTTP request ends the upgrade deadline: that connection is HTTP now (a page, a
+    // scrape, a keep-alive series of them), held by node's own timeouts, not cut mid-response
+    // and counted as an upgrade refusal.
+    this.http.on("request", (req: IncomingMessage) => this.#clearDeadline(req.socket));
     this.http.on("request", handler);
     this.http.on("connection", (s: Duplex) => this.#onConnection(s));
     this.http.on("upgrade", (req: IncomingMessage, s: Duplex, head: Buffer) => {
@@ -203,7 +207,7 @@ export class GatewayServer {
     const t = setTimeout(() => {
       this.#deadlines.delete(s);
       this.#d.metrics.refused("", "upgrade-timeout");
-      this.#d.log.info({ remote: (s as NetSocket).remoteAddress }, `no WebSocket upgrade within ${ms} ms: connection dropped`);
+      this.#d.log.info({ reason: "upgrade-timeout", remote: (s as NetSocket).remoteAddress }, `no WebSocket upgrade within ${ms} ms: connection dropped`);
       s.destroy();
     }, ms);
     this.#deadlines.set(s, t);
@@ -247,7 +251,7 @@ export class GatewayServer {
     const tokens = (offered ?? "").split(",").map((s) => s.trim().toLowerCase());
     if (!tokens.includes(route.token)) {
       metrics.refused(path, "subprotocol");
-      log.warn({ route: path, offered, ip: ipOf(req) }, `refused: subprotocol must be ${route.token}`);
+      log.warn({ route: path, reason: "subprotocol", offered, ip: ipOf(req) }, `refused: subprotocol must be ${route.token}`);
       refuseHttp(socket, 400, `this route speaks ${route.token}`);
       return;
     }
@@ -338,9 +342,13 @@ export class GatewayServer {
       ws.once("close", (code: number) => {
         release();
         route.removed(c);
-        const reason = c.closeLabel ?? (code === 1006 ? "dropped" : "client");
-        metrics.connectionClosed(path, reason);
-        log.info({ route: path, remote, code, reason }, "browser disconnected");
+        // When the ws package itself failed the connection (a frame over maxPayload), the pipe's
+        // report of why, which sets c.closeLabel, comes a microtask after this event: read it then.
+        queueMicrotask(() => {
+          const reason = c.closeLabel ?? (code === 1006 ? "dropped" : "client");
+          metrics.connectionClosed(path, reason);
+          log.info({ route: path, remote, code, reason }, "browser disconnected");
+        });
       });
       route.accept(c).catch((err: unknown) => log.warn({ route: path, err: String(err) }, "could not open the upstream for a browser"));
     });
