@@ -195,8 +195,9 @@ export class Dialer implements PromiseLike<void> {
           return;
         }
         this.#pipe = pipe;
-        this.#attempts = 0;
-        this.#delay = this.#min;
+        // The backoff is reset when this pipe ends normally (pipeClosed), not
+        // now: a server that accepts and at once refuses (close 44xx) must not
+        // reset it, or a refused page would redial at the minimum delay forever.
         this.#state = "connected";
         if (!this.#settle.done) {
           this.#settle.done = true;
@@ -236,14 +237,29 @@ export class Dialer implements PromiseLike<void> {
     return wait;
   }
 
-  /** @internal The pipe this dialer made has gone: dial again after the backoff (at once after restart()). */
-  pipeClosed(): void {
+  /**
+   * @internal The pipe this dialer made has gone: dial again after the
+   * backoff (at once after restart()). A pipe the server refused right after
+   * accepting it (`err` ECONNREFUSED: a ws close code 4400-4499, 1011 or 1013) counts as a
+   * failed attempt: the backoff grows and `dialerror` reports it. Any other
+   * end means the connection worked, so the backoff starts over.
+   */
+  pipeClosed(err?: SPError): void {
     this.#pipe = undefined;
     const restarting = this.#restarting;
     this.#restarting = false;
     if (this.#state !== "connected") return;
-    if (restarting) this.#attempt();
-    else this.#schedule();
+    if (restarting) {
+      this.#attempt();
+      return;
+    }
+    if (err?.code === "ECONNREFUSED") {
+      this.#failed(err);
+      return;
+    }
+    this.#attempts = 0;
+    this.#delay = this.#min;
+    this.#schedule();
   }
 
   #stop(reason: unknown): void {

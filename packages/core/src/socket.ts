@@ -360,7 +360,7 @@ export class Socket implements AsyncIterable<Message> {
     }
     this.proto.removePipe(pipe);
     this.#events.emit("piperemove", { pipe, error: err });
-    rec.dialer?.pipeClosed();
+    rec.dialer?.pipeClosed(err);
   }
 
   #closePipe(pipe: Pipe, err: SPError): void {

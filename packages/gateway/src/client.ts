@@ -171,7 +171,8 @@ export class ClientPipe implements TransportPipe {
         // metric says "error:<CODE>", not "client". A clean close (ECONNSHUT) or a lost connection
         // (ECONNRESET, counted as "dropped") is the browser's doing; closeWith() set its own label first.
         if (err !== undefined && err.code !== "ECONNSHUT" && err.code !== "ECONNRESET") this.closeLabel ??= `error:${err.code}`;
-        this.#dropQueue("closed");
+        // Messages still queued for a browser that is gone are dropped, and counted as such.
+        this.#dropQueue("connection-closed");
         h.closed(err);
       },
     });
@@ -317,7 +318,7 @@ export class ClientPipe implements TransportPipe {
   }
 
   #dropQueue(reason: string): void {
-    if (this.#queue.length > 0 && reason !== "closed") this.#o.metrics.dropped(this.route.path, reason, this.#queue.length);
+    if (this.#queue.length > 0) this.#o.metrics.dropped(this.route.path, reason, this.#queue.length);
     this.#queue.length = 0;
     this.#queuedBytes = 0;
     this.#byKey.clear();

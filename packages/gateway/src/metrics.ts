@@ -44,7 +44,7 @@ const DEFS = {
   connections_closed_total: {
     type: "counter",
     labels: ["route", "reason"],
-    help: 'Browser connections closed, by reason: client, idle, slow-consumer, shutdown, or "error:<CODE>" with an SPError code.',
+    help: 'Browser connections closed, by reason: client (a clean close), dropped (lost without a Close frame), idle, slow-consumer, shutdown, or "error:<CODE>" with an SPError code.',
   },
   refusals_total: {
     type: "counter",
@@ -64,7 +64,7 @@ const DEFS = {
   drops_total: {
     type: "counter",
     labels: ["route", "reason"],
-    help: "Messages dropped, by reason: queue-full, drop-old, latest-replaced, slow-consumer, rate-limit, publish-denied, and \"upstream socket: ...\" / \"gateway socket: ...\" for drops inside the route's own raw sockets (e.g. a receive queue overflowing).",
+    help: "Messages dropped, by reason: queue-full, drop-old, latest-replaced, slow-consumer, connection-closed (still queued when a browser went), rate-limit, publish-denied, and \"upstream socket: ...\" / \"gateway socket: ...\" for drops inside the route's own raw sockets (e.g. a receive queue overflowing).",
   },
   filtered_total: {
     type: "counter",

@@ -176,7 +176,11 @@ export interface Identity {
 
 /**
  * Why an upgrade was refused (the metric label) and the WebSocket close code
- * the browser reads (it cannot read HTTP statuses).
+ * the browser reads (it cannot read HTTP statuses). Refusals use 4400-4499
+ * (and 1011 for a failing hook), which core's dialer treats as a failed dial:
+ * it reports `dialerror` (ECONNREFUSED, the code in `error.cause.code`) and
+ * backs off. Closes of accepted connections (CLOSE) stay outside that range,
+ * so after them the browser redials at once.
  */
 export const REFUSALS = {
   "bad-request": 4400,
@@ -203,9 +207,9 @@ export const CLOSE = {
   /** A message over the route's maxMessageSize. */
   tooBig: 1009,
   /** No frame from the browser within idleTimeout. */
-  idle: 4408,
+  idle: 4008,
   /** Slow consumer under the `disconnect` policy. */
-  slowConsumer: 4409,
+  slowConsumer: 4009,
 } as const;
 
 /** The outcome of authenticating one upgrade request. */

@@ -369,7 +369,7 @@ test("upgrade deadline: half an HTTP request is dropped after limits.upgradeTime
   assert.equal(await metric(l.gw, "refusals_total", { route: "", reason: "upgrade-timeout" }), 1);
 });
 
-test("idle timeout: a client that never answers pings is closed 4408, one that does stays open", async (t) => {
+test("idle timeout: a client that never answers pings is closed 4008, one that does stays open", async (t) => {
   const add = cleanup(t);
   const l = await loggedGateway({ limits: { pingInterval: 100, idleTimeout: 300 }, routes: [{ path: "/feed", protocol: "sub", upstream: feedUrl }] });
   add(() => l.gw.close());
@@ -383,12 +383,12 @@ test("idle timeout: a client that never answers pings is closed 4408, one that d
   const silentClosed = new Promise<number>((resolve) => silent.once("close", (code: number) => resolve(code)));
   await Promise.all([alive.opened, new Promise((resolve) => silent.once("open", resolve))]);
 
-  assert.equal(await silentClosed, 4408);
+  assert.equal(await silentClosed, 4008);
   assert.ok(pings >= 1, "the gateway pinged it");
   assert.equal(alive.ws.readyState, alive.ws.OPEN, "the client answering pings is still open");
   await receives(alive, "the client answering pings");
   await metricReaches(l.gw, "connections_closed_total", { route: "/feed", reason: "idle" }, 1);
   assert.equal(await metric(l.gw, "connections_closed_total", { route: "/feed" }), 1);
   await logLine(l, { msg: "browser idle: closed", route: "/feed" });
-  await logLine(l, { msg: "browser disconnected", reason: "idle", code: 4408 });
+  await logLine(l, { msg: "browser disconnected", reason: "idle", code: 4008 });
 });

@@ -170,6 +170,15 @@ function errorForClose(ev: WsCloseEventLike, failure: unknown, remote: string): 
       what = "peer closed the pipe: message too large for it";
       break;
     default:
+      if ((ev.code >= 4400 && ev.code <= 4499) || ev.code === 1011 || ev.code === 1013) {
+        // The server let the upgrade finish only to say no (a page cannot read an HTTP
+        // status): spwire's gateway closes with 44xx for a missing or bad token, a wrong
+        // origin, too many connections; 1011 (server error) and 1013 (try again later)
+        // say the same. The dialer backs off instead of redialing at once.
+        return new SPError("ECONNREFUSED", `${remote}: the server refused the connection (${describeClose(ev)})`, {
+          cause: failure ?? { code: ev.code, reason: ev.reason },
+        });
+      }
       code = ev.wasClean === false ? "ECONNRESET" : "ECONNSHUT";
       what = "peer closed the pipe";
   }
