@@ -76,6 +76,11 @@ const DEFS = {
     labels: ["route", "side", "code"],
     help: "Pipes that ended with an error, by side (client = a browser, upstream = an SP peer) and SPError code.",
   },
+  upstream_dial_failures_total: {
+    type: "counter",
+    labels: ["route", "code"],
+    help: "Failed attempts to dial a route's upstream (refused, timed out, bad SP handshake, TLS), by SPError code; the gateway keeps redialing with backoff.",
+  },
   queue_messages: {
     type: "gauge",
     labels: ["route"],
@@ -137,6 +142,8 @@ interface RouteCounts {
   drops: Map<string, number>;
   /** By side, then code. */
   pipeErrors: { client: Map<string, number>; upstream: Map<string, number> };
+  /** Upstream dial failures by code. */
+  dialFailures: Map<string, number>;
 }
 
 function newRouteCounts(): RouteCounts {
@@ -151,6 +158,7 @@ function newRouteCounts(): RouteCounts {
     closed: new Map(),
     drops: new Map(),
     pipeErrors: { client: new Map(), upstream: new Map() },
+    dialFailures: new Map(),
   };
 }
 
@@ -256,6 +264,9 @@ export class GatewayMetrics {
         }
       }
     });
+    metric("upstream_dial_failures_total", (put) => {
+      for (const [route, c] of routes) for (const [code, n] of c.dialFailures) put({ route, code }, n);
+    });
     // Every route seen so far starts at 0, so an idle route still has a series.
     const queueGauge = (name: MetricName, pick: (q: { messages: number; bytes: number }) => number): void =>
       metric(name, (put) => {
@@ -343,6 +354,11 @@ export class GatewayMetrics {
   filtered(route: string, count = 1): void {
     checkCount("count", count);
     this.#route(route).filtered += count;
+  }
+
+  /** A dial towards the upstream failed (it is retried); `code` is the SPError code. */
+  dialFailed(route: string, code: string): void {
+    add(this.#route(route).dialFailures, code, 1);
   }
 
   /** A pipe ended with an error; `code` is the SPError code (ECLOSED, EPROTO, ...). */

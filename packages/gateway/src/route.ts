@@ -195,6 +195,7 @@ export class Route {
       reconnectMinTime: 100,
       reconnectMaxTime: 5000,
     });
+    back.on("dialerror", ({ error }) => this.#deps.metrics.dialFailed(this.cfg.path, error.code));
     back.on("piperemove", ({ error }) => {
       if (error !== undefined) this.#deps.metrics.pipeClosed(this.cfg.path, "upstream", error.code);
     });

@@ -241,6 +241,7 @@ export class GatewayServer {
     if (route === undefined) {
       if (offered === undefined) {
         metrics.refused("", "no-route");
+        log.info({ reason: "no-route", path, ip: ipOf(req) }, `refused: no route at ${path} (and no SP subprotocol offered)`);
         refuseHttp(socket, 404, `no route at ${path}`);
         return;
       }

@@ -377,6 +377,8 @@ test("garbage from an upstream (bad handshake, then a 2^62-byte frame): the gate
     // Each 2^62 frame ended an upstream pipe with an error; a bad handshake never became a pipe.
     assert.equal(await metric(g, "pipe_errors_total", { route: "/feed", side: "upstream", code: "EMSGSIZE" }), 2);
     assert.equal(await metric(g, "pipe_errors_total", { route: "/feed", side: "upstream" }), 2);
+    // The two bad handshakes never became pipes: they are failed dials, counted by code.
+    assert.equal(await metric(g, "upstream_dial_failures_total", { route: "/feed", code: "EPROTO" }), 2);
     assert.equal(await metric(g, "pipe_errors_total", { route: "/rpc", side: "upstream" }), 0);
 
     // The well-behaved fifth connection is a working upstream: its messages reach the browser.
