@@ -168,7 +168,7 @@ test("process metrics go into the instance's registry with the prefix, and only 
 test("every metric has HELP and TYPE as METRICS_DOC says", async () => {
   const m = new GatewayMetrics({ processMetrics: false });
   const text = await m.render();
-  assert.equal(METRICS_DOC.length, 13);
+  assert.equal(METRICS_DOC.length, 14);
   for (const d of METRICS_DOC) {
     assert.ok(d.name.startsWith(P), d.name);
     assert.ok(text.includes(`# HELP ${d.name} ${d.help}\n`), `HELP of ${d.name}`);
@@ -230,4 +230,14 @@ test("a source that throws makes render() reject", async () => {
 test("contentType is the Prometheus text format", () => {
   const m = new GatewayMetrics({ processMetrics: false });
   assert.equal(m.contentType, "text/plain; version=0.0.4; charset=utf-8");
+});
+
+test("dialFailed counts failed upstream dials per route and code", async () => {
+  const m = new GatewayMetrics({ processMetrics: false });
+  m.dialFailed("/feed", "ECONNREFUSED");
+  m.dialFailed("/feed", "ECONNREFUSED");
+  m.dialFailed("/feed", "EPROTO");
+  const text = await m.render();
+  assert.match(text, /^spwire_gateway_upstream_dial_failures_total\{route="\/feed",code="ECONNREFUSED"\} 2$/m);
+  assert.match(text, /^spwire_gateway_upstream_dial_failures_total\{route="\/feed",code="EPROTO"\} 1$/m);
 });
