@@ -193,6 +193,7 @@ test("every metric has HELP and TYPE as METRICS_DOC says", async () => {
       drops_total: "counter route, reason",
       filtered_total: "counter route",
       pipe_errors_total: "counter route, side, code",
+      upstream_dial_failures_total: "counter route, code",
       queue_messages: "gauge route",
       queue_bytes: "gauge route",
       upstream_pipes: "gauge route",
