@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The command npm links. It lives in the repository (not dist/) because npm
+// links bins before `prepare` builds dist/: on a fresh clone a bin pointing
+// into dist/ would not be linked at all, and `npx spwire-gateway` would fail.
+import "../dist/cli.js";
