@@ -104,3 +104,17 @@ test("an unset ${VAR} in the file: exit 2 naming the field and the variable", as
   assert.equal(r.code, 2);
   assert.equal(r.stderr, "spwire-gateway: auth.tokens[0].token: environment variable DASH_TOKEN is not set\n");
 });
+
+test("the linked command runs the built CLI: npx spwire-gateway --version (npm test builds dist first)", async () => {
+  const out = await new Promise<Run>((resolve, reject) => {
+    const child = spawn("npx", ["--no-install", "spwire-gateway", "--version"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+  const version = (JSON.parse(readFileSync(join(root, "packages/gateway/package.json"), "utf8")) as { version: string }).version;
+  assert.deepEqual(out, { code: 0, stdout: `${version}\n`, stderr: "" });
+});
