@@ -9,6 +9,14 @@
  * A Dialer is awaitable: `await socket.dial(url)` resolves (to nothing) at
  * the first connection. With `failFast` the first failure rejects and the dialer stops
  * (nng_dial without NNG_FLAG_NONBLOCK).
+ *
+ * In a browser a dialer waiting out its backoff tries again at once when the
+ * page comes back online (`online` on the global object) or becomes visible
+ * (`visibilitychange`, `document.visibilityState === "visible"`): the network
+ * or the tab is back, so the wait has nothing left to protect. That is a
+ * feature check, not a sniff: it applies wherever `globalThis.addEventListener`
+ * or `document` exist, and the listeners go when the dialer closes. Nothing
+ * here runs on an interval: a dialer that is connected has no timer at all.
  */
 import { SPError } from "./errors.js";
 import { MAX_TIMER } from "./op.js";
@@ -47,6 +55,29 @@ export interface DialerHost {
   target?(dialer: Dialer, url: URL, opts: DialOptions): URL;
 }
 
+/**
+ * Call `redial` when the page comes back online or becomes visible; returns
+ * the function that stops listening. A no-op where neither event can happen.
+ */
+function onWake(redial: () => void): () => void {
+  type Target = {
+    addEventListener(type: string, fn: () => void): void;
+    removeEventListener(type: string, fn: () => void): void;
+  };
+  const g = globalThis as Partial<Target> & { document?: Target & { visibilityState?: string } };
+  const win = typeof g.addEventListener === "function" ? (g as Target) : undefined;
+  const doc = g.document;
+  const onVisible = (): void => {
+    if (doc!.visibilityState === "visible") redial();
+  };
+  win?.addEventListener("online", redial);
+  doc?.addEventListener("visibilitychange", onVisible);
+  return () => {
+    win?.removeEventListener("online", redial);
+    doc?.removeEventListener("visibilitychange", onVisible);
+  };
+}
+
 export class Dialer implements PromiseLike<void> {
   readonly url: string;
   #u: URL;
@@ -66,31 +97,27 @@ export class Dialer implements PromiseLike<void> {
   #current: URL;
   /** restart() closed our pipe: pipeClosed() dials at once instead of backing off. */
   #restarting = false;
+  /** Stops the online/visibility listeners (see onWake). */
+  #unwake: (() => void) | undefined;
 
   /** @internal Sockets make dialers; use `socket.dial(url)`. */
   constructor(url: URL, transport: Transport, host: DialerHost, opts: DialOptions) {
     this.url = url.href;
-    this.#u = url;
-    this.#current = url;
+    this.#u = this.#current = url;
     this.#transport = transport;
     this.#host = host;
     this.#opts = opts;
-    this.#min = opts.reconnectMinTime ?? host.options.reconnectMinTime;
+    this.#min = this.#delay = opts.reconnectMinTime ?? host.options.reconnectMinTime;
     this.#max = opts.reconnectMaxTime ?? host.options.reconnectMaxTime;
-    this.#delay = this.#min;
     this.#first = new Promise<void>((resolve, reject) => {
       this.#settle = { resolve, reject, done: false };
     });
     // The first-connection promise may never be awaited (fire-and-forget dial);
     // its rejection is still reported through the socket's log and events.
     this.#first.catch(() => undefined);
-    if (opts.signal !== undefined) {
-      if (opts.signal.aborted) {
-        this.#stop(opts.signal.reason);
-        return;
-      }
-      opts.signal.addEventListener("abort", () => this.#stop(opts.signal!.reason), { once: true });
-    }
+    const signal = opts.signal;
+    if (signal?.aborted) this.#stop(signal.reason);
+    else signal?.addEventListener("abort", () => this.#stop(signal.reason), { once: true });
   }
 
   get state(): DialerState {
@@ -120,15 +147,18 @@ export class Dialer implements PromiseLike<void> {
 
   /** @internal */
   start(): void {
-    if (this.#state !== "closed") this.#attempt();
+    if (this.#state === "closed") return;
+    this.#unwake = onWake(() => this.redialNow());
+    this.#attempt();
   }
 
-  /** Skip the wait and try now (a browser coming back online, a tab made visible). */
+  /**
+   * Skip the wait and try now. Does nothing unless the dialer is waiting to
+   * redial. A browser page gets this for free on `online` and when it becomes
+   * visible again.
+   */
   redialNow(): void {
-    if (this.#state !== "waiting") return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#attempt();
+    if (this.#state === "waiting") this.#attempt();
   }
 
   /**
@@ -137,51 +167,38 @@ export class Dialer implements PromiseLike<void> {
    * is cut short, and a live pipe is closed so pipeClosed() dials at once.
    */
   restart(): void {
-    switch (this.#state) {
-      case "closed":
-        return;
-      case "waiting":
-        clearTimeout(this.#timer);
-        this.#timer = undefined;
-        this.#attempt();
-        return;
-      case "connecting":
-        // #attempt replaces #ac, so the abandoned attempt's outcome is ignored
-        // (a pipe it still makes is closed there).
-        this.#ac?.abort(new SPError("ECLOSED", `dial attempt to ${this.currentUrl} replaced by a new one`));
-        this.#attempt();
-        return;
-      case "connected": {
-        const p = this.#pipe;
-        if (p === undefined) {
-          this.#attempt();
-          return;
-        }
-        this.#restarting = true;
-        // The socket calls pipeClosed() once the transport reports the close,
-        // possibly before close() returns.
-        p.close();
-        return;
-      }
+    const state = this.#state;
+    const p = this.#pipe;
+    if (state === "closed") return;
+    if (state === "connected" && p !== undefined) {
+      this.#restarting = true;
+      // The socket calls pipeClosed() once the transport reports the close,
+      // possibly before close() returns.
+      p.close();
+      return;
     }
+    // #attempt replaces #ac, so an abandoned attempt's outcome is ignored (a pipe it still makes is closed there).
+    if (state === "connecting") this.#ac?.abort(new SPError("ECLOSED", `dial attempt to ${this.currentUrl} replaced by a new one`));
+    this.#attempt();
   }
 
   #attempt(): void {
+    clearTimeout(this.#timer);
     this.#state = "connecting";
     const ac = (this.#ac = new AbortController());
+    const fail = (err: unknown, code: "EADDRINVAL" | "ECONNREFUSED"): void => {
+      this.#failed(err instanceof SPError ? err : new SPError(code, `${this.url}: ${String(err)}`, { cause: err }));
+    };
     let u: URL;
     try {
       u = this.#host.target?.(this, this.#u, this.#opts) ?? this.#u;
     } catch (err) {
       this.#ac = undefined;
-      this.#failed(
-        err instanceof SPError ? err : new SPError("EADDRINVAL", `${this.url}: ${String(err)}`, { cause: err }),
-      );
+      fail(err, "EADDRINVAL");
       return;
     }
     this.#current = u;
-    const topts = this.#host.transportOptions(this.#opts, ac.signal);
-    this.#transport.dial(u, topts).then(
+    this.#transport.dial(u, this.#host.transportOptions(this.#opts, ac.signal)).then(
       (tp) => {
         if (this.#ac !== ac || this.#state === "closed") {
           tp.close();
@@ -191,7 +208,7 @@ export class Dialer implements PromiseLike<void> {
         const pipe = this.#host.attach(tp, this);
         if (pipe === undefined) {
           tp.close();
-          this.#failed(new SPError("ECONNREFUSED", `${this.url}: the socket refused the new pipe`));
+          fail(new SPError("ECONNREFUSED", `${this.url}: the socket refused the new pipe`), "ECONNREFUSED");
           return;
         }
         this.#pipe = pipe;
@@ -207,9 +224,7 @@ export class Dialer implements PromiseLike<void> {
       (err: unknown) => {
         if (this.#ac !== ac || this.#state === "closed") return;
         this.#ac = undefined;
-        const e =
-          err instanceof SPError ? err : new SPError("ECONNREFUSED", `${this.url}: ${String(err)}`, { cause: err });
-        this.#failed(e);
+        fail(err, "ECONNREFUSED");
       },
     );
   }
@@ -221,19 +236,16 @@ export class Dialer implements PromiseLike<void> {
       this.#stop(err);
       return;
     }
-    const retryIn = this.#schedule();
-    this.#host.dialFailed(this, err, retryIn);
+    this.#host.dialFailed(this, err, this.#schedule());
   }
 
+  /** Wait a random time in [d/2, d), then attempt; d doubles (up to the maximum) for next time. */
   #schedule(): number {
     const d = this.#delay;
     const wait = d / 2 + Math.random() * (d / 2);
     if (this.#max > 0) this.#delay = Math.min(this.#max, Math.max(d * 2, 1), MAX_TIMER);
     this.#state = "waiting";
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#state === "waiting") this.#attempt();
-    }, wait);
+    this.#timer = setTimeout(() => this.redialNow(), wait);
     return wait;
   }
 
@@ -251,22 +263,20 @@ export class Dialer implements PromiseLike<void> {
     if (this.#state !== "connected") return;
     if (restarting) {
       this.#attempt();
-      return;
-    }
-    if (err?.code === "ECONNREFUSED") {
+    } else if (err?.code === "ECONNREFUSED") {
       this.#failed(err);
-      return;
+    } else {
+      this.#attempts = 0;
+      this.#delay = this.#min;
+      this.#schedule();
     }
-    this.#attempts = 0;
-    this.#delay = this.#min;
-    this.#schedule();
   }
 
   #stop(reason: unknown): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#unwake?.();
     this.#ac?.abort(reason);
     this.#ac = undefined;
     if (!this.#settle.done) {

@@ -59,3 +59,8 @@ export class SPError extends Error {
 export function isSPError(e: unknown, code?: ErrorCode): e is SPError {
   return e instanceof SPError && (code === undefined || e.code === code);
 }
+
+/** The error every operation on a closed socket gets. */
+export function closedError(): SPError {
+  return new SPError("ECLOSED", "socket is closed");
+}

@@ -27,12 +27,17 @@ export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error
 
 type Handler<T> = (ev: T) => void;
 
+/** Add one to `counts[key]`: the by-reason and by-code counters in `stats`. */
+export function bump(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
 /** A small typed event emitter: `on()` returns the function that removes the handler. */
 export class Emitter<M> {
   #handlers = new Map<keyof M, Set<Handler<never>>>();
-  #log: () => Logger;
+  #log: Logger;
 
-  constructor(log: () => Logger) {
+  constructor(log: Logger) {
     this.#log = log;
   }
 
@@ -43,27 +48,17 @@ export class Emitter<M> {
     return () => this.off(name, fn);
   }
 
-  once<K extends keyof M>(name: K, fn: Handler<M[K]>): () => void {
-    const off = this.on(name, (ev) => {
-      off();
-      fn(ev);
-    });
-    return off;
-  }
-
   off<K extends keyof M>(name: K, fn: Handler<M[K]>): void {
     this.#handlers.get(name)?.delete(fn as Handler<never>);
   }
 
   emit<K extends keyof M>(name: K, ev: M[K]): void {
-    const set = this.#handlers.get(name);
-    if (set === undefined) return;
-    for (const fn of [...set]) {
+    for (const fn of [...(this.#handlers.get(name) ?? [])]) {
       try {
         (fn as Handler<M[K]>)(ev);
       } catch (err) {
         // A throwing user handler must not break the pipe that emitted the event.
-        this.#log().error(`event handler for "${String(name)}" threw`, { err });
+        this.#log.error(`event handler for "${String(name)}" threw`, { err });
       }
     }
   }

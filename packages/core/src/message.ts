@@ -62,12 +62,22 @@ export function toBytes(data: Exclude<Data, Message>): Uint8Array {
   throw new SPError("EINVAL", `cannot send ${data === null ? "null" : typeof data}: pass a string, Uint8Array, ArrayBuffer or Message`);
 }
 
+/** `a` then `b` as one array (either one itself when the other is empty). */
 export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  if (b.length === 0) return a;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
+  return a.length === 0 ? b : b.length === 0 ? a : joinParts([a, b]);
+}
+
+/** The parts of a message as one array (the one part itself when there is one). */
+export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  n = 0;
+  for (const p of parts) {
+    out.set(p, n);
+    n += p.length;
+  }
   return out;
 }
 

@@ -49,16 +49,8 @@ export const defaults: ResolvedOptions = {
   ttlMax: 8,
 };
 
-const timeKeys = [
-  "reconnectMinTime",
-  "reconnectMaxTime",
-  "sendTimeout",
-  "recvTimeout",
-  "handshakeTimeout",
-  "resendTime",
-  "surveyTime",
-] as const;
-const countKeys = ["recvMaxSize", "recvBuffer", "sendBuffer", "ttlMax"] as const;
+/** The options counted in bytes or messages (whole numbers); every other number is a time. */
+const COUNTS = ["recvMaxSize", "recvBuffer", "sendBuffer", "ttlMax"];
 
 /** Check a time argument (ms): a non-negative number or Infinity. Throws EINVAL with the name. */
 export function checkTime(name: string, v: unknown): number {
@@ -69,28 +61,24 @@ export function checkTime(name: string, v: unknown): number {
 }
 
 /** Merge user options over the defaults and validate them. Unknown keys are refused. */
-export function resolveOptions(
-  user: Record<string, unknown> | undefined,
-  protocolDefaults: Partial<ResolvedOptions> = {},
-  extraKeys: readonly string[] = [],
-): ResolvedOptions {
-  const out: ResolvedOptions = { ...defaults, ...protocolDefaults };
-  if (user === undefined) return out;
+export function resolveOptions(user: Record<string, unknown> = {}, protocolDefaults: Partial<ResolvedOptions> = {}): ResolvedOptions {
+  const out: Record<string, unknown> = { ...defaults, ...protocolDefaults };
   for (const [k, v] of Object.entries(user)) {
     if (v === undefined) continue;
-    if ((timeKeys as readonly string[]).includes(k)) {
-      (out as unknown as Record<string, number>)[k] = checkTime(k, v);
-    } else if ((countKeys as readonly string[]).includes(k)) {
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-        throw new SPError("EINVAL", `${k} must be a non-negative integer, got ${String(v)}`);
-      }
-      (out as unknown as Record<string, number>)[k] = v;
-    } else if (k === "raw") {
-      out.raw = Boolean(v);
-    } else if (!extraKeys.includes(k)) {
+    const kind = typeof (defaults as unknown as Record<string, unknown>)[k];
+    if (kind === "boolean") {
+      out[k] = Boolean(v);
+    } else if (kind !== "number") {
       throw new SPError("EINVAL", `unknown socket option "${k}"`);
+    } else if (!COUNTS.includes(k)) {
+      out[k] = checkTime(k, v);
+    } else if (typeof v === "number" && Number.isInteger(v) && v >= 0) {
+      out[k] = v;
+    } else {
+      throw new SPError("EINVAL", `${k} must be a non-negative integer, got ${String(v)}`);
     }
   }
-  if (out.ttlMax < 1 || out.ttlMax > 255) throw new SPError("EINVAL", `ttlMax must be 1..255, got ${out.ttlMax}`);
-  return out;
+  const o = out as ResolvedOptions;
+  if (o.ttlMax < 1 || o.ttlMax > 255) throw new SPError("EINVAL", `ttlMax must be 1..255, got ${o.ttlMax}`);
+  return o;
 }

@@ -8,12 +8,13 @@
 import type { SPError } from "./errors.js";
 import type { TransportPipe } from "./transport.js";
 
-let nextPipeId = (Math.floor(Math.random() * 0x7fffffff) >>> 0) || 1;
+/** The next pipe id; 0 until the first pipe, which draws a random start (no work at import). */
+let nextPipeId = 0;
 
 /** A fresh 31-bit pipe id, unique in this process while it lives (nng: random start, +1 per pipe). */
 export function newPipeId(): number {
-  const id = nextPipeId;
-  nextPipeId = (nextPipeId + 1) & 0x7fffffff || 1;
+  const id = nextPipeId || Math.floor(Math.random() * 0x7fffffff) || 1;
+  nextPipeId = (id + 1) & 0x7fffffff || 1;
   return id;
 }
 

@@ -8,13 +8,13 @@
  * bytes from a peer close that pipe only.
  */
 import { Dialer, type DialOptions, type DialerHost } from "./dialer.js";
-import { SPError, isSPError } from "./errors.js";
-import { Emitter, consoleLogger, type Logger } from "./log.js";
+import { SPError, closedError, isSPError } from "./errors.js";
+import { Emitter, bump, consoleLogger, type Logger } from "./log.js";
 import { Message, type Data } from "./message.js";
 import { waitFor, Queue, type Settle } from "./op.js";
 import { resolveOptions, checkTime, type ResolvedOptions, type SocketOptions } from "./options.js";
 import { Pipe } from "./pipe.js";
-import type { OpOptions, ProtocolFactory, ProtocolHooks, ProtocolImpl } from "./protocol.js";
+import type { OpOptions, ProtocolFactory, ProtocolImpl } from "./protocol.js";
 import type { ProtocolInfo } from "./protocols.js";
 import type { Transport, TransportListener, TransportOptions, TransportPipe } from "./transport.js";
 import { wsTransport } from "./transport/ws.js";
@@ -53,7 +53,11 @@ export interface SocketStats {
 export interface SocketEvents {
   /** A pipe was added (connected). */
   pipeadd: Pipe;
-  /** A pipe went away; `error` says why (undefined for a clean local close). */
+  /**
+   * A pipe went away; `error` says why (undefined for a clean local close).
+   * For a ws pipe the peer closed, `error.cause` holds the close frame's
+   * `{ code, reason }` (see WsCloseInfo).
+   */
   piperemove: { pipe: Pipe; error: SPError | undefined };
   /** A dial attempt failed; `retryIn` ms until the next (-1: the dialer stopped). */
   dialerror: { dialer: Dialer; error: SPError; attempt: number; retryIn: number };
@@ -86,11 +90,8 @@ export class Listener {
   }
 }
 
-interface PipeRecord {
-  pipe: Pipe;
-  dialer: Dialer | undefined;
-  listener: Listener | undefined;
-}
+/** Who made a pipe: its dialer (told when the pipe goes) or its listener. */
+type Origin = Dialer | Listener;
 
 export class Socket implements AsyncIterable<Message> {
   /** This socket's protocol and its peer. */
@@ -118,7 +119,8 @@ export class Socket implements AsyncIterable<Message> {
   #log: Logger;
   #events: Emitter<SocketEvents>;
   #pipes: Pipe[] = [];
-  #records = new Map<number, PipeRecord>();
+  /** Live pipes by id, with who made them. */
+  #records = new Map<number, [Pipe, Origin]>();
   #dialers = new Set<Dialer>();
   #listeners = new Set<Listener>();
   #recvq = new Queue<Message>();
@@ -129,42 +131,42 @@ export class Socket implements AsyncIterable<Message> {
 
   constructor(info: ProtocolInfo, factory: ProtocolFactory, config: SocketConfig = {}, protoDefaults: Partial<ResolvedOptions> = {}) {
     const { transports, logger, ...opts } = config;
+    const options = (this.options = Object.freeze(resolveOptions(opts as Record<string, unknown>, protoDefaults)));
+    const raw = (this.raw = options.raw);
+    const log = (this.#log = logger ?? consoleLogger);
     this.info = info;
-    this.options = Object.freeze(resolveOptions(opts as Record<string, unknown>, protoDefaults));
-    this.raw = this.options.raw;
     this.#transports = transports ?? [wsTransport()];
-    this.#log = logger ?? consoleLogger;
-    this.#events = new Emitter<SocketEvents>(() => this.#log);
+    this.#events = new Emitter<SocketEvents>(log);
     const self = this;
-    const hooks: ProtocolHooks = {
+    this.proto = factory({
       info,
-      options: this.options,
-      raw: this.raw,
-      log: this.#log,
+      options,
+      raw,
+      log,
       deliver: (m) => this.#deliver(m),
       drop: (reason) => this.#drop(reason),
       filtered: () => {
         this.stats.filtered++;
       },
-      closePipe: (p, err) => this.#closePipe(p, err),
+      closePipe: (p, err) => p.close(err),
       pipes: () => this.#pipes,
-      pipe: (id) => this.#records.get(id)?.pipe,
+      pipe: (id) => this.#records.get(id)?.[0],
       get closed() {
         return self.#closed;
       },
-    };
-    this.proto = factory(hooks);
+    });
     this.#dialerHost = {
-      options: this.options,
+      options,
       transportOptions: (extra, signal) => this.transportOptions(extra, signal),
-      attach: (tp, dialer) => this.#attach(tp, dialer, undefined),
-      target: (_dialer, url, opts) => this.dialTarget(url, opts),
+      attach: (tp, dialer) => this.#attach(tp, dialer),
+      target: (_dialer, url, o) => this.dialTarget(url, o),
       dialFailed: (dialer, error, retryIn) => {
         this.stats.reconnects++;
-        const fields = { code: error.code, attempt: dialer.attempts, retryIn: Math.round(retryIn) };
-        if (retryIn < 0) this.#log.warn(`dial ${dialer.url} failed: ${error.message}`, fields);
-        else this.#log.info(`dial ${dialer.url} failed, retrying: ${error.message}`, fields);
-        this.#events.emit("dialerror", { dialer, error, attempt: dialer.attempts, retryIn });
+        const attempt = dialer.attempts;
+        const fields = { code: error.code, attempt, retryIn: Math.round(retryIn) };
+        if (retryIn < 0) log.warn(`dial ${dialer.url} failed: ${error.message}`, fields);
+        else log.info(`dial ${dialer.url} failed, retrying: ${error.message}`, fields);
+        this.#events.emit("dialerror", { dialer, error, attempt, retryIn });
       },
     };
   }
@@ -196,7 +198,7 @@ export class Socket implements AsyncIterable<Message> {
   }
 
   #transportFor(url: string): [URL, Transport] {
-    if (this.#closed) throw new SPError("ECLOSED", "socket is closed");
+    if (this.#closed) throw closedError();
     if (typeof url !== "string") throw new SPError("EINVAL", `URL must be a string, got ${typeof url}`);
     let u: URL;
     try {
@@ -220,7 +222,8 @@ export class Socket implements AsyncIterable<Message> {
   /**
    * Connect to `url` and stay connected: the dialer redials in the background
    * with jittered exponential backoff. Await the result to wait for the first
-   * connection.
+   * connection. In a browser it also redials at once when the page comes
+   * back online or becomes visible again (see Dialer).
    *
    * @example
    * const sub = new Sub();
@@ -233,10 +236,7 @@ export class Socket implements AsyncIterable<Message> {
     if (opts.reconnectMaxTime !== undefined) checkTime("reconnectMaxTime", opts.reconnectMaxTime);
     const d = new Dialer(u, t, this.#dialerHost, opts);
     this.#dialers.add(d);
-    d.then(
-      () => undefined,
-      () => this.#dialers.delete(d),
-    );
+    d.then(undefined, () => this.#dialers.delete(d));
     d.start();
     return d;
   }
@@ -244,40 +244,32 @@ export class Socket implements AsyncIterable<Message> {
   /** Accept pipes at `url` (where the transport can: not in browsers). `port 0` picks a free port. */
   listen(url: string, opts: Record<string, unknown> = {}): Promise<Listener> {
     const [u, t] = this.#transportFor(url);
-    if (t.listen === undefined) {
-      throw new SPError("ENOTSUP", `the ${u.protocol}// transport on this socket cannot listen (browsers can only dial)`);
-    }
-    const ac = new AbortController();
+    if (t.listen === undefined) throw new SPError("ENOTSUP", `the ${u.protocol}// transport on this socket cannot listen (browsers can only dial)`);
     let listener: Listener | undefined;
-    const onClose = (l: Listener): void => {
-      this.#listeners.delete(l);
-      for (const r of [...this.#records.values()]) if (r.listener === l) r.pipe.close();
-    };
     return t
       .listen(
         u,
-        this.transportOptions(opts, ac.signal),
+        this.transportOptions(opts, new AbortController().signal),
         (tp) => {
-          if (listener === undefined || this.#closed) {
-            tp.close();
-            return;
-          }
-          if (this.#attach(tp, undefined, listener) === undefined) tp.close();
+          if (listener === undefined || this.#attach(tp, listener) === undefined) tp.close();
         },
         (error, remoteAddress) => {
-          this.stats.refused[error.code] = (this.stats.refused[error.code] ?? 0) + 1;
+          bump(this.stats.refused, error.code);
           this.#log.warn(`refused a connection on ${u.href}: ${error.message}`, { code: error.code, remoteAddress });
           if (listener !== undefined) this.#events.emit("accepterror", { listener, error, remoteAddress });
         },
       )
       .then((tl) => {
-        listener = new Listener(tl, onClose);
+        const l = new Listener(tl, () => {
+          this.#listeners.delete(l);
+          for (const [p, o] of [...this.#records.values()]) if (o === l) p.close();
+        });
         if (this.#closed) {
-          void listener.close();
+          void l.close();
           throw new SPError("ECLOSED", "socket closed while listening");
         }
-        this.#listeners.add(listener);
-        return listener;
+        this.#listeners.add((listener = l));
+        return l;
       });
   }
 
@@ -293,50 +285,47 @@ export class Socket implements AsyncIterable<Message> {
   /** @internal Options handed to transports. */
   transportOptions(extra: Record<string, unknown>, signal: AbortSignal): TransportOptions {
     const { failFast: _f, signal: _s, reconnectMinTime: _a, reconnectMaxTime: _b, gateway: _g, ...rest } = extra;
-    return {
-      ...rest,
-      protocol: this.info,
-      recvMaxSize: this.options.recvMaxSize,
-      handshakeTimeout: this.options.handshakeTimeout,
-      signal,
-    };
+    const o = this.options;
+    return { ...rest, protocol: this.info, recvMaxSize: o.recvMaxSize, handshakeTimeout: o.handshakeTimeout, signal };
   }
 
-  #attach(tp: TransportPipe, dialer: Dialer | undefined, listener: Listener | undefined): Pipe | undefined {
+  #attach(tp: TransportPipe, origin: Origin): Pipe | undefined {
     if (this.#closed) return undefined;
+    const stats = this.stats;
+    const proto = this.proto;
     const pipe = new Pipe(
       tp,
-      dialer?.url ?? listener!.url,
-      dialer ? "dialer" : "listener",
+      origin.url,
+      origin instanceof Dialer ? "dialer" : "listener",
       this.options.sendBuffer,
       (bytes) => {
-        this.stats.msgsOut++;
-        this.stats.bytesOut += bytes;
+        stats.msgsOut++;
+        stats.bytesOut += bytes;
       },
-      (p) => this.proto.pipeReady?.(p),
+      (p) => proto.pipeReady?.(p),
     );
-    const refusal = this.proto.addPipe(pipe);
+    const refusal = proto.addPipe(pipe);
     if (refusal !== undefined) {
       this.#log.info(`refused pipe ${pipe.id} from ${pipe.remoteAddress}: ${refusal.message}`, { code: refusal.code });
-      this.stats.refused[refusal.code] = (this.stats.refused[refusal.code] ?? 0) + 1;
+      bump(stats.refused, refusal.code);
       return undefined;
     }
     this.#pipes.push(pipe);
-    this.#records.set(pipe.id, { pipe, dialer, listener });
-    this.stats.pipesOpened++;
+    this.#records.set(pipe.id, [pipe, origin]);
+    stats.pipesOpened++;
     this.#log.debug(`pipe ${pipe.id} up`, { local: pipe.localAddress, remote: pipe.remoteAddress });
     tp.start({
       message: (data) => {
-        this.stats.msgsIn++;
-        this.stats.bytesIn += data.length;
-        this.proto.pipeMessage(pipe, data);
+        stats.msgsIn++;
+        stats.bytesIn += data.length;
+        proto.pipeMessage(pipe, data);
       },
       drain: () => pipe.drained(),
       closed: (err) => this.#removePipe(pipe, err),
     });
     if (this.#paused) pipe.pause();
     // A new pipe can take messages: protocols with waiting sends (REQ) use it now.
-    this.proto.pipeReady?.(pipe);
+    proto.pipeReady?.(pipe);
     // Emitted after start so a handler that closes the pipe sees a consistent state.
     this.#events.emit("pipeadd", pipe);
     return pipe;
@@ -347,24 +336,20 @@ export class Socket implements AsyncIterable<Message> {
     if (rec === undefined) return;
     const err = pipe.closeReason ?? transportErr;
     this.#records.delete(pipe.id);
-    const i = this.#pipes.indexOf(pipe);
-    if (i >= 0) this.#pipes.splice(i, 1);
+    // In #pipes exactly while in #records.
+    this.#pipes.splice(this.#pipes.indexOf(pipe), 1);
     pipe.markClosed();
     this.stats.pipesClosed++;
     if (err !== undefined) {
-      this.stats.pipeErrors[err.code] = (this.stats.pipeErrors[err.code] ?? 0) + 1;
-      const lvl = err.code === "ECONNSHUT" || err.code === "ECONNRESET" || err.code === "ECLOSED" ? "info" : "warn";
-      this.#log[lvl](`pipe ${pipe.id} to ${pipe.remoteAddress} closed: ${err.message}`, { code: err.code });
+      bump(this.stats.pipeErrors, err.code);
+      const quiet = err.code === "ECONNSHUT" || err.code === "ECONNRESET" || err.code === "ECLOSED";
+      this.#log[quiet ? "info" : "warn"](`pipe ${pipe.id} to ${pipe.remoteAddress} closed: ${err.message}`, { code: err.code });
     } else {
       this.#log.debug(`pipe ${pipe.id} closed`);
     }
     this.proto.removePipe(pipe);
     this.#events.emit("piperemove", { pipe, error: err });
-    rec.dialer?.pipeClosed(err);
-  }
-
-  #closePipe(pipe: Pipe, err: SPError): void {
-    pipe.close(err);
+    if (rec[1] instanceof Dialer) rec[1].pipeClosed(err);
   }
 
   /** @internal Count a message dropped on this socket's behalf (a device that could not send it). */
@@ -374,7 +359,7 @@ export class Socket implements AsyncIterable<Message> {
 
   #drop(reason: string): void {
     this.stats.drops++;
-    this.stats.dropReasons[reason] = (this.stats.dropReasons[reason] ?? 0) + 1;
+    bump(this.stats.dropReasons, reason);
   }
 
   #deliver(m: Message): void {
@@ -385,19 +370,17 @@ export class Socket implements AsyncIterable<Message> {
         return;
       }
     }
-    this.#recvq.push(m);
+    const q = this.#recvq;
+    q.push(m);
     const cap = Math.max(1, this.options.recvBuffer);
-    if (this.#recvq.length <= cap) return;
-    if (this.proto.recvFull === "drop-oldest") {
-      this.#recvq.shift();
-      this.#drop("recv queue full");
-    } else if (!this.#paused) {
+    if (q.length <= cap) return;
+    if (this.proto.recvFull !== "drop-oldest" && !this.#paused) {
       // Back-pressure: stop reading from peers until the application catches up.
       this.#paused = true;
       for (const p of this.#pipes) p.pause();
-    } else if (this.#recvq.length > cap * 4) {
-      // A transport that cannot pause (browser WebSocket) keeps delivering; bound memory anyway.
-      this.#recvq.shift();
+    } else if (this.proto.recvFull === "drop-oldest" || q.length > cap * 4) {
+      // SUB keeps the newest; a transport that cannot pause (browser WebSocket) keeps delivering, so bound memory anyway.
+      q.shift();
       this.#drop("recv queue full");
     }
   }
@@ -413,33 +396,35 @@ export class Socket implements AsyncIterable<Message> {
 
   /** Send one message. Resolves when the protocol has handed it on (see each protocol for when that is). */
   send(data: Data, opts: OpOptions = {}): Promise<void> {
-    if (this.#closed) return Promise.reject(new SPError("ECLOSED", "socket is closed"));
-    let msg: Message;
     try {
-      msg = Message.from(data);
-      if (opts.timeout !== undefined) checkTime("timeout", opts.timeout);
+      if (this.#closed) throw closedError();
+      const msg = Message.from(data);
+      return this.proto.send(msg, { signal: opts.signal, timeout: this.#timeout(opts, this.options.sendTimeout) });
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.proto.send(msg, { signal: opts.signal, timeout: opts.timeout ?? this.options.sendTimeout });
+  }
+
+  /** The call's time limit (checked) or the socket's default. */
+  #timeout(opts: OpOptions, dflt: number): number {
+    return opts.timeout === undefined ? dflt : checkTime("timeout", opts.timeout);
   }
 
   /** Receive one message; rejects ETIMEDOUT after `timeout`/`recvTimeout`, ECLOSED when the socket closes. */
   recv(opts: OpOptions = {}): Promise<Message> {
-    if (this.#closed) return Promise.reject(new SPError("ECLOSED", "socket is closed"));
+    let o: OpOptions;
     try {
-      if (opts.timeout !== undefined) checkTime("timeout", opts.timeout);
+      if (this.#closed) throw closedError();
+      o = { signal: opts.signal, timeout: this.#timeout(opts, this.options.recvTimeout) };
+      if (this.proto.recv !== undefined) return this.proto.recv(o);
+      if (this.proto.canRecv === false) throw new SPError("ENOTSUP", `a ${this.info.name} socket cannot receive`);
     } catch (err) {
       return Promise.reject(err);
     }
-    const o = { signal: opts.signal, timeout: opts.timeout ?? this.options.recvTimeout };
-    if (this.proto.recv !== undefined) return this.proto.recv(o);
-    if (this.proto.canRecv === false) {
-      return Promise.reject(new SPError("ENOTSUP", `a ${this.info.name} socket cannot receive`));
-    }
+    const proto = this.proto;
     const m = this.#takeQueued();
     if (m !== undefined) {
-      this.proto.received?.(m);
+      proto.received?.(m);
       return Promise.resolve(m);
     }
     const p = waitFor<Message>(o, "recv", (s) => {
@@ -451,11 +436,12 @@ export class Socket implements AsyncIterable<Message> {
         w.live = false;
       };
     });
-    if (this.proto.received === undefined) return p;
-    return p.then((msg) => {
-      this.proto.received!(msg);
-      return msg;
-    });
+    return proto.received === undefined
+      ? p
+      : p.then((msg) => {
+          proto.received!(msg);
+          return msg;
+        });
   }
 
   /** Receive until the socket closes. */
@@ -479,8 +465,8 @@ export class Socket implements AsyncIterable<Message> {
     const ls = [...this.#listeners];
     this.#listeners.clear();
     for (const p of [...this.#pipes]) p.close();
-    const closedErr = new SPError("ECLOSED", "socket is closed");
-    for (const w of this.#waiters.clear()) if (w.live) w.s.reject(closedErr);
+    const err = closedError();
+    for (const w of this.#waiters.clear()) if (w.live) w.s.reject(err);
     this.#recvq.clear();
     this.proto.close();
     this.#events.emit("close", undefined);

@@ -15,7 +15,7 @@
  * no header goes to every pipe.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
+import { BUS0 } from "../protocols.js";
 import { SPError } from "../errors.js";
 import { Message, getU32, u32 } from "../message.js";
 import type { Pipe } from "../pipe.js";
@@ -73,6 +73,6 @@ export function bus0(h: ProtocolHooks): ProtocolImpl {
  */
 export class Bus extends Socket {
   constructor(config?: SocketConfig) {
-    super(protocols.bus!, bus0, config);
+    super(BUS0, bus0, config);
   }
 }

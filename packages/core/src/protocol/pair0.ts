@@ -10,8 +10,8 @@
  * when the receive queue is full. Raw pair0 is the same.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
-import { SPError } from "../errors.js";
+import { PAIR0 } from "../protocols.js";
+import { SPError, closedError } from "../errors.js";
 import { Message } from "../message.js";
 import type { Pipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
@@ -35,7 +35,7 @@ export function pair0(h: ProtocolHooks): ProtocolImpl {
     },
 
     close(): void {
-      sends.close(new SPError("ECLOSED", "socket is closed"));
+      sends.close(closedError());
     },
   };
 }
@@ -51,6 +51,6 @@ export function pair0(h: ProtocolHooks): ProtocolImpl {
  */
 export class Pair0 extends Socket {
   constructor(config?: SocketConfig) {
-    super(protocols.pair!, pair0, config);
+    super(PAIR0, pair0, config);
   }
 }

@@ -16,8 +16,8 @@
  * Polyamorous mode (deprecated in nng) is not offered.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
-import { SPError } from "../errors.js";
+import { PAIR1 } from "../protocols.js";
+import { SPError, closedError } from "../errors.js";
 import { Message, getU32, u32 } from "../message.js";
 import type { Pipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
@@ -73,7 +73,7 @@ export function pair1(h: ProtocolHooks): ProtocolImpl {
     },
 
     close(): void {
-      sends.close(new SPError("ECLOSED", "socket is closed"));
+      sends.close(closedError());
     },
   };
 }
@@ -89,6 +89,6 @@ export function pair1(h: ProtocolHooks): ProtocolImpl {
  */
 export class Pair1 extends Socket {
   constructor(config?: SocketConfig) {
-    super(protocols.pair1!, pair1, config);
+    super(PAIR1, pair1, config);
   }
 }

@@ -9,7 +9,7 @@
  * closes that pipe, as nng does.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
+import { PUB0 } from "../protocols.js";
 import { SPError } from "../errors.js";
 import type { Message } from "../message.js";
 import type { Pipe } from "../pipe.js";
@@ -52,6 +52,6 @@ export function pub0(h: ProtocolHooks): ProtocolImpl {
  */
 export class Pub extends Socket {
   constructor(config?: SocketConfig) {
-    super(protocols.pub!, pub0, config);
+    super(PUB0, pub0, config);
   }
 }

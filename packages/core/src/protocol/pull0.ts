@@ -9,7 +9,7 @@
  * own PUSH then waits or picks another pull. Raw PULL is the same.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
+import { PULL0 } from "../protocols.js";
 import { SPError } from "../errors.js";
 import { Message } from "../message.js";
 import type { Pipe } from "../pipe.js";
@@ -44,6 +44,6 @@ export function pull0(h: ProtocolHooks): ProtocolImpl {
  */
 export class Pull extends Socket {
   constructor(config?: SocketConfig) {
-    super(protocols.pull!, pull0, config);
+    super(PULL0, pull0, config);
   }
 }

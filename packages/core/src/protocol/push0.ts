@@ -12,8 +12,8 @@
  * hands it an empty header).
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
-import { SPError } from "../errors.js";
+import { PUSH0 } from "../protocols.js";
+import { SPError, closedError } from "../errors.js";
 import type { Message } from "../message.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { roundRobin, waitingSends } from "./sendwait.js";
@@ -42,7 +42,7 @@ export function push0(h: ProtocolHooks): ProtocolImpl {
     },
 
     close(): void {
-      sends.close(new SPError("ECLOSED", "socket is closed"));
+      sends.close(closedError());
     },
   };
 }
@@ -58,6 +58,6 @@ export function push0(h: ProtocolHooks): ProtocolImpl {
  */
 export class Push extends Socket {
   constructor(config?: SocketConfig) {
-    super(protocols.push!, push0, config);
+    super(PUSH0, push0, config);
   }
 }

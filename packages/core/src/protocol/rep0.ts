@@ -7,7 +7,7 @@
  * lives in responder.ts.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
+import { REP0 } from "../protocols.js";
 import type { Data, Message } from "../message.js";
 import type { ProtocolHooks } from "../protocol.js";
 import { responder, type Responder } from "./responder.js";
@@ -28,7 +28,7 @@ export class Rep extends Socket {
   declare protected readonly proto: Responder;
 
   constructor(config?: SocketConfig) {
-    super(protocols.rep!, rep0, config);
+    super(REP0, rep0, config);
   }
 
   /** Answer `request` (a message this socket received) on the pipe it came from. */

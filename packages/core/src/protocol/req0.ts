@@ -16,9 +16,9 @@
  * the backtrace (through the top-bit word) into the header.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
+import { REQ0 } from "../protocols.js";
 import { checkTime } from "../options.js";
-import { SPError } from "../errors.js";
+import { SPError, closedError } from "../errors.js";
 import { Message, getU32, u32, toBytes, type Data } from "../message.js";
 import { waitFor, timed, type Settle } from "../op.js";
 import type { Pipe } from "../pipe.js";
@@ -95,7 +95,7 @@ export function req0(h: ProtocolHooks): Req0 {
   }
 
   function start(body: Uint8Array, opts: OpOptions, onSent?: () => void): Promise<Message> {
-    if (h.closed) return Promise.reject(new SPError("ECLOSED", "socket is closed"));
+    if (h.closed) return Promise.reject(closedError());
     while (pending.has(id)) id = nextId(id);
     const rid = id;
     id = nextId(id);
@@ -218,7 +218,7 @@ export function req0(h: ProtocolHooks): Req0 {
         },
 
     close(): void {
-      const err = new SPError("ECLOSED", "socket is closed");
+      const err = closedError();
       for (const r of [...pending.values()]) r.settle.reject(err);
       for (const w of rawWaiting.splice(0)) w.s.reject(err);
     },
@@ -237,7 +237,7 @@ export class Req extends Socket {
   declare protected readonly proto: Req0;
 
   constructor(config?: SocketConfig) {
-    super(protocols.req!, req0, config);
+    super(REQ0, req0, config);
   }
 
   /**

@@ -7,7 +7,7 @@
  * behaviour is shared with REP and lives in responder.ts.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
+import { RESPONDENT0 } from "../protocols.js";
 import type { Data, Message } from "../message.js";
 import type { ProtocolHooks } from "../protocol.js";
 import { responder, type Responder } from "./responder.js";
@@ -29,7 +29,7 @@ export class Respondent extends Socket {
   declare protected readonly proto: Responder;
 
   constructor(config?: SocketConfig) {
-    super(protocols.respondent!, respondent0, config);
+    super(RESPONDENT0, respondent0, config);
   }
 
   /** Answer `survey` (a message this socket received) on the pipe it came from. */

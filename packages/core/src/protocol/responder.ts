@@ -16,7 +16,7 @@
  * Raw: on receive pushes the inbound pipe id as a new first header word; on
  * send takes the first header word as the pipe to send on and strips it.
  */
-import { SPError } from "../errors.js";
+import { SPError, closedError } from "../errors.js";
 import { Message, getU32, toBytes, u32, concat, type Data } from "../message.js";
 import type { Pipe } from "../pipe.js";
 import type { ProtocolHooks, ProtocolImpl } from "../protocol.js";
@@ -85,7 +85,7 @@ export function responder(h: ProtocolHooks, n: ResponderNames): Responder {
     },
 
     reply(m: Message, data: Data): Promise<void> {
-      if (h.closed) return Promise.reject(new SPError("ECLOSED", "socket is closed"));
+      if (h.closed) return Promise.reject(closedError());
       if (h.raw) {
         // A raw header starts with our local pipe-id word; it must never reach the wire.
         return Promise.reject(new SPError("ENOTSUP", `${n.verb}() is for cooked sockets; a raw ${n.socket} uses send`));

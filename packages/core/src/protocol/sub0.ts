@@ -14,7 +14,7 @@
 import { Socket, type SocketConfig } from "../socket.js";
 import type { Dialer, DialOptions } from "../dialer.js";
 import { gatewaySubUrl } from "../gateway-query.js";
-import { protocols } from "../protocols.js";
+import { SUB0 } from "../protocols.js";
 import { SPError } from "../errors.js";
 import { Message, toBytes } from "../message.js";
 import type { Pipe } from "../pipe.js";
@@ -124,7 +124,7 @@ export class Sub extends Socket {
   #redialQueued = false;
 
   constructor(config?: SocketConfig) {
-    super(protocols.sub!, sub0, config, { recvBuffer: 128 });
+    super(SUB0, sub0, config, { recvBuffer: 128 });
   }
 
   override dial(url: string, opts: DialOptions = {}): Dialer {

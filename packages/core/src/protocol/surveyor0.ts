@@ -21,9 +21,9 @@
  * header.
  */
 import { Socket, type SocketConfig } from "../socket.js";
-import { protocols } from "../protocols.js";
+import { SURVEYOR0 } from "../protocols.js";
 import { checkTime } from "../options.js";
-import { SPError } from "../errors.js";
+import { SPError, closedError } from "../errors.js";
 import { Message, getU32, u32, toBytes, type Data } from "../message.js";
 import { waitFor, timed, Queue, type Settle } from "../op.js";
 import type { Pipe } from "../pipe.js";
@@ -194,7 +194,7 @@ export function surveyor0(h: ProtocolHooks): Surveyor0 {
     },
 
     survey(data: Data, opts: SurveyOptions): Survey {
-      if (h.closed) throw new SPError("ECLOSED", "socket is closed");
+      if (h.closed) throw closedError();
       const body = data instanceof Message ? data.body : toBytes(data);
       const { s, sent } = start(body, opts.time ?? h.options.surveyTime, opts.signal);
       const signal = opts.signal;
@@ -243,7 +243,7 @@ export function surveyor0(h: ProtocolHooks): Surveyor0 {
         },
 
     close(): void {
-      const err = new SPError("ECLOSED", "socket is closed");
+      const err = closedError();
       for (const s of [...open.values()]) end(s, { error: err });
     },
   };
@@ -262,7 +262,7 @@ export class Surveyor extends Socket {
   declare protected readonly proto: Surveyor0;
 
   constructor(config?: SocketConfig) {
-    super(protocols.surveyor!, surveyor0, config);
+    super(SURVEYOR0, surveyor0, config);
   }
 
   /**

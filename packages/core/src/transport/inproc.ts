@@ -10,6 +10,7 @@
  * so back-pressure paths can be tested without a network.
  */
 import { SPError } from "../errors.js";
+import { joinParts } from "../message.js";
 import type { ProtocolInfo } from "../protocols.js";
 import type {
   Transport,
@@ -76,14 +77,8 @@ class InprocPipe implements TransportPipe {
 
   write(parts: readonly Uint8Array[]): boolean {
     if (this.#closed || this.peer === undefined) return true;
-    let n = 0;
-    for (const p of parts) n += p.length;
-    const buf = new Uint8Array(n);
-    let off = 0;
-    for (const p of parts) {
-      buf.set(p, off);
-      off += p.length;
-    }
+    // A copy, as a network would make: the sender may reuse its arrays.
+    const buf = parts.length === 1 ? parts[0]!.slice() : joinParts(parts);
     const peer = this.peer;
     this.inflight++;
     // Deliver on a later tick, as a network would: no re-entrancy into the sender.

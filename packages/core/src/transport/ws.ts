@@ -14,6 +14,7 @@
 import { SPError, type ErrorCode } from "../errors.js";
 import { wsProtocolName } from "../protocols.js";
 import type { Transport, TransportOptions, TransportPipe, TransportPipeHandler } from "../transport.js";
+import { joinParts } from "../message.js";
 import { PipeInbox } from "./inbox.js";
 
 /** The close event fields we read (WHATWG CloseEvent, `ws` CloseEvent). */
@@ -84,10 +85,26 @@ export interface WsPipeOptions {
   highWaterMark?: number;
 }
 
+/**
+ * What a ws pipe's end error carries as `cause` when the WebSocket closed
+ * under it: the close frame's code and reason (1006 and "" when the
+ * connection was lost without one), so a page can show "closed 1001".
+ */
+export interface WsCloseInfo {
+  readonly code: number;
+  readonly reason: string;
+  /** The error event that came before the close, if there was one (the `ws` package says why there). */
+  readonly error?: unknown;
+}
+
 const CONNECTING = 0;
 const OPEN = 1;
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
-/** How often a blocked writer looks at bufferedAmount. Browsers have no drain event, so we poll, and only while blocked. */
+/**
+ * How often a blocked writer looks at bufferedAmount. Browsers have no drain
+ * event, so we poll, and only while a write is blocked: an idle pipe runs no
+ * timer, so a background tab is never woken by spwire.
+ */
 const DRAIN_POLL_MS = 10;
 
 /**
@@ -108,10 +125,12 @@ function bytesOf(data: unknown): Uint8Array | undefined {
   // The `ws` package hands Buffers (a Uint8Array subclass); give protocols a plain view.
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   // The tag test also accepts an ArrayBuffer from another realm (iframes, jsdom).
-  if (data instanceof ArrayBuffer || Object.prototype.toString.call(data) === "[object ArrayBuffer]") {
-    return new Uint8Array(data as ArrayBuffer);
-  }
+  if (tag(data) === "[object ArrayBuffer]") return new Uint8Array(data as ArrayBuffer);
   return undefined;
+}
+
+function tag(v: unknown): string {
+  return Object.prototype.toString.call(v);
 }
 
 /**
@@ -120,20 +139,16 @@ function bytesOf(data: unknown): Uint8Array | undefined {
  * maxPayload refused a frame). Browsers give no detail at all.
  */
 function wsErrorDetail(ev: unknown): { code?: string; message?: string } {
-  if (typeof ev !== "object" || ev === null) return {};
-  const e = ev as { error?: { code?: unknown; message?: unknown }; message?: unknown };
-  const code = typeof e.error?.code === "string" ? e.error.code : undefined;
-  const message =
-    typeof e.error?.message === "string" ? e.error.message : typeof e.message === "string" && e.message ? e.message : undefined;
-  return { code, message };
+  const e = (ev ?? {}) as { error?: { code?: unknown; message?: unknown }; message?: unknown };
+  return { code: text(e.error?.code), message: text(e.error?.message) ?? text(e.message) };
+}
+
+function text(v: unknown): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
 }
 
 /** ws error codes that mean "too big" (the `ws` package sends Close 1009 for these). */
-const sizeErrors = new Set([
-  "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH",
-  "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH",
-  "WS_ERR_TOO_MANY_BUFFERED_PARTS",
-]);
+const SIZE_ERRORS = ["WS_ERR_UNSUPPORTED_MESSAGE_LENGTH", "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH", "WS_ERR_TOO_MANY_BUFFERED_PARTS"];
 
 function describeClose(ev: WsCloseEventLike): string {
   return ev.reason ? `code ${ev.code}, "${ev.reason}"` : `code ${ev.code}`;
@@ -142,48 +157,36 @@ function describeClose(ev: WsCloseEventLike): string {
 /** Why a pipe ended, from a close the peer (or the network) caused. */
 function errorForClose(ev: WsCloseEventLike, failure: unknown, remote: string): SPError {
   const detail = wsErrorDetail(failure);
+  const c = ev.code;
+  let code: ErrorCode = ev.wasClean === false ? "ECONNRESET" : "ECONNSHUT";
+  let what = "peer closed the pipe";
+  let extra = detail.message === undefined ? "" : `; ${detail.message}`;
   if (detail.code?.startsWith("WS_ERR_")) {
     // The `ws` package failed the connection itself (bad frame, oversize message) and told the peer so.
-    const code: ErrorCode = sizeErrors.has(detail.code) ? "EMSGSIZE" : "EPROTO";
-    return new SPError(code, `${remote}: ${detail.message ?? detail.code} (${describeClose(ev)})`, { cause: failure });
+    code = SIZE_ERRORS.includes(detail.code) ? "EMSGSIZE" : "EPROTO";
+    what = detail.message ?? detail.code;
+    extra = "";
+  } else if (c === 1000 || c === 1001) {
+    code = "ECONNSHUT";
+  } else if (c === 1006) {
+    code = "ECONNRESET";
+    what = "connection lost without a Close frame";
+  } else if (c === 1002 || c === 1003 || c === 1007) {
+    code = "EPROTO";
+    what += " for a protocol error";
+  } else if (c === 1009) {
+    code = "EMSGSIZE";
+    what += ": message too large for it";
+  } else if ((c >= 4400 && c <= 4499) || c === 1011 || c === 1013) {
+    // The server let the upgrade finish only to say no (a page cannot read an HTTP
+    // status): spwire's gateway closes with 44xx for a missing or bad token, a wrong
+    // origin, too many connections; 1011 (server error) and 1013 (try again later)
+    // say the same. The dialer backs off instead of redialing at once.
+    code = "ECONNREFUSED";
+    what = "the server refused the connection";
   }
-  let code: ErrorCode;
-  let what: string;
-  switch (ev.code) {
-    case 1000:
-    case 1001:
-      code = "ECONNSHUT";
-      what = "peer closed the pipe";
-      break;
-    case 1006:
-      code = "ECONNRESET";
-      what = "connection lost without a Close frame";
-      break;
-    case 1002:
-    case 1003:
-    case 1007:
-      code = "EPROTO";
-      what = "peer closed the pipe for a protocol error";
-      break;
-    case 1009:
-      code = "EMSGSIZE";
-      what = "peer closed the pipe: message too large for it";
-      break;
-    default:
-      if ((ev.code >= 4400 && ev.code <= 4499) || ev.code === 1011 || ev.code === 1013) {
-        // The server let the upgrade finish only to say no (a page cannot read an HTTP
-        // status): spwire's gateway closes with 44xx for a missing or bad token, a wrong
-        // origin, too many connections; 1011 (server error) and 1013 (try again later)
-        // say the same. The dialer backs off instead of redialing at once.
-        return new SPError("ECONNREFUSED", `${remote}: the server refused the connection (${describeClose(ev)})`, {
-          cause: failure ?? { code: ev.code, reason: ev.reason },
-        });
-      }
-      code = ev.wasClean === false ? "ECONNRESET" : "ECONNSHUT";
-      what = "peer closed the pipe";
-  }
-  const extra = detail.message !== undefined ? `; ${detail.message}` : "";
-  return new SPError(code, `${remote}: ${what} (${describeClose(ev)}${extra})`, failure === undefined ? undefined : { cause: failure });
+  const cause: WsCloseInfo = failure === undefined ? { code: c, reason: ev.reason } : { code: c, reason: ev.reason, error: failure };
+  return new SPError(code, `${remote}: ${what} (${describeClose(ev)}${extra})`, { cause });
 }
 
 /**
@@ -204,6 +207,7 @@ export class WsPipe implements TransportPipe {
   #hwm: number;
   /** The last error event; the close event that follows says what it meant. */
   #failure: unknown = undefined;
+  /** Armed only while a write is blocked (see DRAIN_POLL_MS). */
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(ws: WebSocketLike, opts: WsPipeOptions) {
@@ -220,9 +224,7 @@ export class WsPipe implements TransportPipe {
     ws.addEventListener("message", this.#onMessage);
     ws.addEventListener("error", this.#onError);
     ws.addEventListener("close", this.#onClose);
-    if (ws.readyState !== OPEN) {
-      this.#end(new SPError("ECONNRESET", `${this.remoteAddress}: the WebSocket closed before the pipe started`));
-    }
+    if (ws.readyState !== OPEN) this.#end(this.#error("ECONNRESET", "the WebSocket closed before the pipe started"));
   }
 
   start(h: TransportPipeHandler): void {
@@ -231,29 +233,16 @@ export class WsPipe implements TransportPipe {
 
   write(parts: readonly Uint8Array[]): boolean {
     if (this.#in.ended) return true;
-    let data: Uint8Array;
-    if (parts.length === 1) {
-      data = parts[0]!;
-    } else {
-      let n = 0;
-      for (const p of parts) n += p.byteLength;
-      data = new Uint8Array(n);
-      let off = 0;
-      for (const p of parts) {
-        data.set(p, off);
-        off += p.byteLength;
-      }
-    }
     try {
-      this.#ws.send(data);
+      this.#ws.send(joinParts(parts));
     } catch (err) {
       // Only a WebSocket that is not open throws here; the close event may not have reached us yet.
-      this.#end(new SPError("ECONNRESET", `${this.remoteAddress}: send failed: ${String(err)}`, { cause: err }));
+      this.#end(this.#error("ECONNRESET", `send failed: ${String(err)}`, err));
       closeWith(this.#ws, 1000);
       return true;
     }
     if (this.#ws.bufferedAmount < this.#hwm) return true;
-    if (this.#pollTimer === undefined) this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
+    this.#pollTimer ??= setTimeout(this.#poll, DRAIN_POLL_MS);
     return false;
   }
 
@@ -269,20 +258,19 @@ export class WsPipe implements TransportPipe {
   close(err?: SPError): void {
     // "ended": the peer ended it first; only held messages kept the report back.
     if (this.#in.closeLocal() !== "open") return;
+    // Reported now, as a clean local close (no error). nng < 1.7 never answers
+    // our Close frame, so the close event that follows says 1006; by then the
+    // pipe has ended and that 1006 is not reported as an error.
     this.#end(err);
-    // 1000 and no reason, as nng does. nng < 1.7 never answers Close and the
-    // close event then says 1006; the pipe is already reported closed by then.
+    // 1000 and no reason, as nng does.
     closeWith(this.#ws, 1000);
   }
 
   #poll = (): void => {
     this.#pollTimer = undefined;
     if (this.#in.ended) return;
-    if (this.#ws.bufferedAmount >= this.#hwm) {
-      this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
-      return;
-    }
-    this.#in.handler?.drain();
+    if (this.#ws.bufferedAmount >= this.#hwm) this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
+    else this.#in.handler?.drain();
   };
 
   #onMessage = (ev: WsMessageEventLike): void => {
@@ -290,19 +278,13 @@ export class WsPipe implements TransportPipe {
     const m = bytesOf(ev.data);
     if (m === undefined) {
       // nng 1.5.2 closes with 1003 on any text frame, even valid UTF-8; do the same.
-      const what = typeof ev.data === "string" ? "a text frame" : `a ${Object.prototype.toString.call(ev.data)}`;
-      this.#fail(1003, "SP messages are binary", new SPError("EPROTO", `${this.remoteAddress}: peer sent ${what}; SP messages are binary frames`));
-      return;
+      const what = typeof ev.data === "string" ? "a text frame" : `a ${tag(ev.data)}`;
+      this.#fail(1003, "SP messages are binary", this.#error("EPROTO", `peer sent ${what}; SP messages are binary frames`));
+    } else if (this.#maxSize > 0 && m.byteLength > this.#maxSize) {
+      this.#fail(1009, "message too large", this.#error("EMSGSIZE", `message of ${m.byteLength} bytes exceeds recvMaxSize ${this.#maxSize}`));
+    } else {
+      this.#in.receive(m);
     }
-    if (this.#maxSize > 0 && m.byteLength > this.#maxSize) {
-      this.#fail(
-        1009,
-        "message too large",
-        new SPError("EMSGSIZE", `${this.remoteAddress}: message of ${m.byteLength} bytes exceeds recvMaxSize ${this.#maxSize}`),
-      );
-      return;
-    }
-    this.#in.receive(m);
   };
 
   #onError = (ev: unknown): void => {
@@ -311,14 +293,17 @@ export class WsPipe implements TransportPipe {
   };
 
   #onClose = (ev: WsCloseEventLike): void => {
-    this.#ws.removeEventListener("message", this.#onMessage);
-    this.#ws.removeEventListener("error", this.#onError);
-    this.#ws.removeEventListener("close", this.#onClose);
-    if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
-    this.#pollTimer = undefined;
-    if (this.#in.ended) return;
-    this.#end(errorForClose(ev, this.#failure, this.remoteAddress));
+    const ws = this.#ws;
+    ws.removeEventListener("message", this.#onMessage);
+    ws.removeEventListener("error", this.#onError);
+    ws.removeEventListener("close", this.#onClose);
+    // Once ended (a local close, bad bytes) the close event adds nothing; #end already stopped the poll.
+    if (!this.#in.ended) this.#end(errorForClose(ev, this.#failure, this.remoteAddress));
   };
+
+  #error(code: ErrorCode, msg: string, cause?: unknown): SPError {
+    return new SPError(code, `${this.remoteAddress}: ${msg}`, cause === undefined ? undefined : { cause });
+  }
 
   /** Bad bytes from the peer: close only this pipe, with a code the peer can read. */
   #fail(code: number, reason: string, err: SPError): void {
@@ -328,7 +313,7 @@ export class WsPipe implements TransportPipe {
 
   #end(err: SPError | undefined): void {
     if (!this.#in.end(err)) return;
-    if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
+    clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
   }
 }
@@ -350,34 +335,23 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
   const hwm = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   if (!(hwm > 0)) throw new SPError("EINVAL", `highWaterMark must be a positive number of bytes, got ${String(hwm)}`);
 
-  // Resolved per dial, not here: a core socket made in Node 20 (no global WebSocket) must still construct.
-  const factory = (): WebSocketFactory | undefined => {
-    if (options.factory !== undefined) return options.factory;
-    const Ctor =
-      options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (Ctor === undefined) return undefined;
-    return (url, protocol) => new Ctor(url, protocol);
-  };
-
   return {
     schemes: ["ws", "wss"],
 
     dial(url: URL, opts: TransportOptions): Promise<TransportPipe> {
       return new Promise<TransportPipe>((resolve, reject) => {
         const signal = opts.signal;
-        if (signal?.aborted) {
-          reject(signal.reason);
-          return;
-        }
-        const make = factory();
+        if (signal?.aborted) return reject(signal.reason);
+        // Resolved per dial, not in wsTransport(): a core socket made in Node 20 (no global WebSocket) must still construct.
+        const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+        const make: WebSocketFactory | undefined = options.factory ?? (Ctor && ((u, protocol) => new Ctor(u, protocol)));
         if (make === undefined) {
-          reject(
+          return reject(
             new SPError(
               "ENOTSUP",
               "no WebSocket implementation: this runtime has no globalThis.WebSocket; pass wsTransport({ WebSocket }) (e.g. from the ws package) or use @spwire/node",
             ),
           );
-          return;
         }
         const href = url.href;
         const token = wsProtocolName(opts.protocol.peerName);
@@ -386,10 +360,8 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
           // Exactly one token: nng compares the whole header value, so a list is refused.
           ws = make(href, token, opts);
         } catch (err) {
-          const name = (err as { name?: unknown } | null)?.name;
-          const code: ErrorCode = name === "SecurityError" ? "EPERM" : "EADDRINVAL";
-          reject(new SPError(code, `cannot open a WebSocket to ${href}: ${String(err)}`, { cause: err }));
-          return;
+          const code: ErrorCode = (err as { name?: unknown } | null)?.name === "SecurityError" ? "EPERM" : "EADDRINVAL";
+          return reject(new SPError(code, `cannot open a WebSocket to ${href}: ${String(err)}`, { cause: err }));
         }
         ws.binaryType = "arraybuffer";
 
@@ -397,22 +369,22 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
         let failure: unknown = undefined;
         let timer: ReturnType<typeof setTimeout> | undefined;
 
+        /** The outcome is known: no more deadline or abort. */
+        const settle = (): void => {
+          settled = true;
+          signal?.removeEventListener("abort", onAbort);
+          clearTimeout(timer);
+        };
         const detach = (): void => {
           ws.removeEventListener("open", onOpen);
           ws.removeEventListener("error", onError);
           ws.removeEventListener("close", onClose);
-          signal?.removeEventListener("abort", onAbort);
-          if (timer !== undefined) clearTimeout(timer);
-          timer = undefined;
         };
         // After we give up (deadline, abort, bad subprotocol) the listeners stay
         // until the close event: the `ws` package emits "error" while aborting a
         // handshake, and an error event nobody listens to would throw.
         const giveUp = (err: unknown, code: number): void => {
-          settled = true;
-          signal?.removeEventListener("abort", onAbort);
-          if (timer !== undefined) clearTimeout(timer);
-          timer = undefined;
+          settle();
           reject(err);
           closeWith(ws, code);
         };
@@ -422,13 +394,10 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
           const got = ws.protocol;
           if (got.toLowerCase() !== token) {
             // Browsers accept a 101 without Sec-WebSocket-Protocol; nng's dialer does not.
-            giveUp(
-              new SPError("EPROTO", `${href}: server agreed to subprotocol "${got}", this socket needs "${token}"`),
-              1002,
-            );
+            giveUp(new SPError("EPROTO", `${href}: server agreed to subprotocol "${got}", this socket needs "${token}"`), 1002);
             return;
           }
-          settled = true;
+          settle();
           // The pipe takes its listeners before ours go, so an error event always has a listener.
           const pipe = new WsPipe(ws, { localAddress: href, remoteAddress: href, recvMaxSize: opts.recvMaxSize, highWaterMark: hwm });
           detach();
@@ -440,7 +409,7 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
         function onClose(ev: WsCloseEventLike): void {
           detach();
           if (settled) return;
-          settled = true;
+          settle();
           // Browsers say nothing about why (refused, 404, TLS ...); the `ws` package does, on its error event.
           const detail = wsErrorDetail(failure).message;
           reject(
@@ -462,10 +431,7 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
         const limit = opts.handshakeTimeout;
         if (Number.isFinite(limit) && limit > 0) {
           timer = setTimeout(() => {
-            timer = undefined;
-            if (!settled) {
-              giveUp(new SPError("ETIMEDOUT", `${href}: WebSocket opening handshake took longer than ${limit} ms`), 1000);
-            }
+            if (!settled) giveUp(new SPError("ETIMEDOUT", `${href}: WebSocket opening handshake took longer than ${limit} ms`), 1000);
           }, limit);
         }
       });
