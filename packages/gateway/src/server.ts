@@ -12,13 +12,14 @@
  * documented close code (types.ts REFUSALS), because a page's WebSocket
  * cannot read HTTP statuses; every refusal is also a log line and a metric.
  */
-import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket as NetSocket } from "node:net";
 import { TLSSocket, createSecureContext } from "node:tls";
 import type { Duplex } from "node:stream";
 import type { Logger as Pino } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { parseSubQuery } from "@spwire/core";
+import { normalizeWsPath, refuseUpgrade } from "@spwire/node";
 import { originAllowed, toPrefixes, type Authenticator } from "./auth.js";
 import { ClientPipe } from "./client.js";
 import { createHttpHandler } from "./http.js";
@@ -26,36 +27,12 @@ import type { GatewayMetrics } from "./metrics.js";
 import { Route, spName, PEER, type GatewayTransport } from "./route.js";
 import { CLOSE, REFUSALS, type GatewayConfig, type Identity, type RefusalReason } from "./types.js";
 
-/** nng's path rule: one trailing "/" is tolerated, the query is not part of the path. */
-function pathOf(url: string | undefined): string {
-  let p = url ?? "/";
-  const q = p.search(/[?#]/);
-  if (q >= 0) p = p.slice(0, q);
-  if (p === "") return "/";
-  if (p.length > 1 && p.endsWith("/")) p = p.slice(0, -1);
-  return p;
-}
-
 function queryOf(url: string | undefined): string {
   const u = url ?? "";
   const q = u.indexOf("?");
   if (q < 0) return "";
   const h = u.indexOf("#", q);
   return u.slice(q, h < 0 ? undefined : h);
-}
-
-/** A small HTTP refusal written on a raw upgrade socket. */
-function refuseHttp(socket: Duplex, status: number, body: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const text = `${body}\n`;
-  socket.once("finish", () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
-  );
 }
 
 /** The client IP: the TCP peer (a proxy's X-Forwarded-For is not trusted). */
@@ -170,7 +147,7 @@ export class GatewayServer {
       this.#clearDeadline(s);
       d.metrics.refused("", "bad-http");
       d.log.debug({ code: err.code, msg: err.message }, "bad HTTP from a client");
-      if (s.writable && err.code !== "ECONNRESET") refuseHttp(s, 400, "bad request");
+      if (s.writable && err.code !== "ECONNRESET") refuseUpgrade(s, 400, "bad request");
       else s.destroy();
     });
   }
@@ -235,14 +212,14 @@ export class GatewayServer {
     this.#clearDeadline(socket);
     socket.on("error", () => socket.destroy());
     const { config, routes, metrics, log, auth } = this.#d;
-    const path = pathOf(req.url);
+    const path = normalizeWsPath(req.url ?? "/");
     const route = routes.get(path);
     const offered = req.headers["sec-websocket-protocol"];
     if (route === undefined) {
       if (offered === undefined) {
         metrics.refused("", "no-route");
         log.info({ reason: "no-route", path, ip: ipOf(req) }, `refused: no route at ${path} (and no SP subprotocol offered)`);
-        refuseHttp(socket, 404, `no route at ${path}`);
+        refuseUpgrade(socket, 404, `no route at ${path}`);
         return;
       }
       this.#refuse(req, socket, head, this.#refuser, "", "no-route", `no route at ${path}`, { path });
@@ -253,7 +230,7 @@ export class GatewayServer {
     if (!tokens.includes(route.token)) {
       metrics.refused(path, "subprotocol");
       log.warn({ route: path, reason: "subprotocol", offered, ip: ipOf(req) }, `refused: subprotocol must be ${route.token}`);
-      refuseHttp(socket, 400, `this route speaks ${route.token}`);
+      refuseUpgrade(socket, 400, `this route speaks ${route.token}`);
       return;
     }
     if (this.#draining) {

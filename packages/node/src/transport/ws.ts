@@ -86,8 +86,11 @@ const binding = new Map<string, Promise<Shared>>();
 
 const hostOf = (u: URL): string => u.hostname.replace(/^\[(.*)\]$/, "$1");
 
-/** nng's rule: the path must match exactly; one trailing "/" and any "?query" are tolerated. No path means "/". */
-function normalizePath(raw: string): string {
+/**
+ * nng's rule: the path must match exactly; one trailing "/" and any "?query" are tolerated. No path means "/".
+ * Exported for servers that route upgrades themselves (the gateway), so both apply one rule.
+ */
+export function normalizePath(raw: string): string {
   let p = raw;
   const q = p.search(/[?#]/);
   if (q >= 0) p = p.slice(0, q);
@@ -110,8 +113,8 @@ function addressOf(s: { remoteAddress?: string | undefined; remotePort?: number 
   return `${scheme}://${a.includes(":") ? `[${a}]` : a}:${s.remotePort ?? 0}`;
 }
 
-/** Write a small plain-text HTTP refusal and drop the connection. */
-function refuseRaw(socket: Duplex, status: number, body: string): void {
+/** Write a small plain-text HTTP refusal on an upgrade socket and drop the connection. Exported for the gateway. */
+export function refuseRaw(socket: Duplex, status: number, body: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
