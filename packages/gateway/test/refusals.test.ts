@@ -12,7 +12,7 @@ import { Writable } from "node:stream";
 import { SignJWT } from "jose";
 import { pino } from "pino";
 import { WebSocket } from "ws";
-import { Pub, Pull, Push, type Message } from "@spwire/node";
+import { Pub, Pull, Push, Sub, SPError, silentLogger, type Message } from "@spwire/node";
 import type { Gateway, GatewayInput, GatewayOptions } from "@spwire/gateway";
 import { metric, rawClient, startGateway, type RawClient } from "../../../test-support/gateway.js";
 import { until } from "../../../test-support/peers.js";
@@ -391,4 +391,25 @@ test("idle timeout: a client that never answers pings is closed 4008, one that d
   assert.equal(await metric(l.gw, "connections_closed_total", { route: "/feed" }), 1);
   await logLine(l, { msg: "browser idle: closed", route: "/feed" });
   await logLine(l, { msg: "browser disconnected", reason: "idle", code: 4008 });
+});
+
+test("a spwire Sub refused for its token sees ECONNREFUSED with the close code, and its redials back off", async () => {
+  const before = await metric(main.gw, "refusals_total", { route: "/feed", reason: "token-missing" });
+  const sub = new Sub({ logger: silentLogger, reconnectMinTime: 100, reconnectMaxTime: 10_000 });
+  const errors: { error: SPError; retryIn: number }[] = [];
+  sub.on("dialerror", (e) => errors.push(e));
+  const d = sub.dial(feedUrlOf(), { gateway: true });
+  try {
+    for (let i = 1; i <= 3; i++) {
+      await until(() => errors.length >= i, `refusal ${i}`);
+      if (i < 3) d.redialNow(); // skip the wait; the wait it chose is what is checked
+    }
+    assert.deepEqual(errors.map((e) => e.error.code), ["ECONNREFUSED", "ECONNREFUSED", "ECONNREFUSED"]);
+    assert.equal((errors[0]!.error.cause as { code: number }).code, 4401);
+    // Each wait is drawn from [d/2, d) with d doubling: 100, 200, 400 ms. A refusal never resets it.
+    errors.forEach((e, i) => assert.ok(e.retryIn >= 50 * 2 ** i && e.retryIn < 100 * 2 ** i, `wait ${i + 1}: ${e.retryIn}`));
+    assert.equal(await metric(main.gw, "refusals_total", { route: "/feed", reason: "token-missing" }), before + 3);
+  } finally {
+    await sub.close();
+  }
 });
