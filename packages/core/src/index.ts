@@ -28,6 +28,7 @@ export {
   type WebSocketConstructor,
   type WsTransportOptions,
   type WsPipeOptions,
+  type WsPipeIo,
   type WsCloseInfo,
 } from "./transport/ws.js";
 export { inprocTransport, type InprocOptions } from "./transport/inproc.js";

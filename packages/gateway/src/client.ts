@@ -21,6 +21,7 @@
  */
 import type { WebSocket } from "ws";
 import { SPError, WsPipe, type TransportPipe, type TransportPipeHandler } from "@spwire/core";
+import { wsPipeIo } from "@spwire/node";
 import { allowedPrefix } from "./auth.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { BrowserProtocol, Identity, RouteConfig } from "./types.js";
@@ -141,6 +142,7 @@ export class ClientPipe implements TransportPipe {
       remoteAddress: o.remoteAddress,
       recvMaxSize: o.route.maxMessageSize,
       highWaterMark: o.route.queue.socketBytes,
+      io: wsPipeIo(o.ws),
     });
     o.ws.on("pong", () => {
       this.lastSeen = Date.now();

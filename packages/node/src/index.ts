@@ -15,7 +15,7 @@ import { tlsTransport } from "./transport/tls.js";
 
 export * from "@spwire/core";
 export { tcpTransport } from "./transport/tcp.js";
-export { nodeWsTransport, normalizePath as normalizeWsPath, refuseRaw as refuseUpgrade } from "./transport/ws.js";
+export { nodeWsTransport, wsPipeIo, normalizePath as normalizeWsPath, refuseRaw as refuseUpgrade } from "./transport/ws.js";
 export { ipcTransport } from "./transport/ipc.js";
 export { tlsTransport, type TlsOptions, type Pem } from "./transport/tls.js";
 

@@ -73,6 +73,31 @@ export interface WsTransportOptions {
   factory?: WebSocketFactory;
   /** `write()` returns false once this many bytes wait in the WebSocket's buffer (default 1 MiB). */
   highWaterMark?: number;
+  /** What the runtime adds to a dialed WebSocket's pipe (see {@link WsPipeIo}); Node gives it. */
+  io?: (ws: WebSocketLike) => WsPipeIo | undefined;
+}
+
+/**
+ * Write help a runtime can give a {@link WsPipe} beyond the WHATWG API.
+ * Browsers give none: the pipe then sends each message as it comes and, while
+ * blocked, polls `bufferedAmount`. @spwire/node gives it from the `ws`
+ * package's TCP socket.
+ */
+export interface WsPipeIo {
+  /**
+   * Called before each send. A runtime that can coalesce the sends of one
+   * tick into one write does so (Node corks the socket until the next tick):
+   * the per-message write syscall is what limits small messages.
+   */
+  batch(): void;
+  /**
+   * Bytes the network has not taken yet, not counting the current batch
+   * (which leaves at the end of the tick): what the high water mark is
+   * compared with, so a burst to a reader that keeps up never looks blocked.
+   */
+  backlog(): number;
+  /** Calls `fn` once when the backlog may have shrunk, instead of polling. */
+  onDrain(fn: () => void): void;
 }
 
 /** Options for {@link WsPipe}. */
@@ -83,6 +108,7 @@ export interface WsPipeOptions {
   recvMaxSize: number;
   /** Default 1 MiB. */
   highWaterMark?: number;
+  io?: WsPipeIo;
 }
 
 /**
@@ -209,6 +235,9 @@ export class WsPipe implements TransportPipe {
   #failure: unknown = undefined;
   /** Armed only while a write is blocked (see DRAIN_POLL_MS). */
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #io: WsPipeIo | undefined;
+  /** A drain wait (timer or io.onDrain) is pending. */
+  #waiting = false;
 
   constructor(ws: WebSocketLike, opts: WsPipeOptions) {
     if (ws.readyState === CONNECTING) {
@@ -219,6 +248,7 @@ export class WsPipe implements TransportPipe {
     this.remoteAddress = opts.remoteAddress;
     this.#maxSize = opts.recvMaxSize;
     this.#hwm = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.#io = opts.io;
     // A Blob cannot be read synchronously; keep whatever byte type the socket already delivers.
     if (ws.binaryType !== "arraybuffer" && ws.binaryType !== "nodebuffer") ws.binaryType = "arraybuffer";
     ws.addEventListener("message", this.#onMessage);
@@ -234,6 +264,7 @@ export class WsPipe implements TransportPipe {
   write(parts: readonly Uint8Array[]): boolean {
     if (this.#in.ended) return true;
     try {
+      this.#io?.batch();
       this.#ws.send(joinParts(parts));
     } catch (err) {
       // Only a WebSocket that is not open throws here; the close event may not have reached us yet.
@@ -241,9 +272,20 @@ export class WsPipe implements TransportPipe {
       closeWith(this.#ws, 1000);
       return true;
     }
-    if (this.#ws.bufferedAmount < this.#hwm) return true;
-    this.#pollTimer ??= setTimeout(this.#poll, DRAIN_POLL_MS);
+    if (this.#backlog() < this.#hwm) return true;
+    this.#waitDrain();
     return false;
+  }
+
+  #backlog(): number {
+    return this.#io === undefined ? this.#ws.bufferedAmount : this.#io.backlog();
+  }
+
+  #waitDrain(): void {
+    if (this.#waiting) return;
+    this.#waiting = true;
+    if (this.#io !== undefined) this.#io.onDrain(this.#poll);
+    else this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
   }
 
   pause(): void {
@@ -268,8 +310,9 @@ export class WsPipe implements TransportPipe {
 
   #poll = (): void => {
     this.#pollTimer = undefined;
+    this.#waiting = false;
     if (this.#in.ended) return;
-    if (this.#ws.bufferedAmount >= this.#hwm) this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
+    if (this.#backlog() >= this.#hwm) this.#waitDrain();
     else this.#in.handler?.drain();
   };
 
@@ -399,7 +442,13 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
           }
           settle();
           // The pipe takes its listeners before ours go, so an error event always has a listener.
-          const pipe = new WsPipe(ws, { localAddress: href, remoteAddress: href, recvMaxSize: opts.recvMaxSize, highWaterMark: hwm });
+          const pipe = new WsPipe(ws, {
+            localAddress: href,
+            remoteAddress: href,
+            recvMaxSize: opts.recvMaxSize,
+            highWaterMark: hwm,
+            io: options.io?.(ws),
+          });
           detach();
           resolve(pipe);
         }

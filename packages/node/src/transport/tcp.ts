@@ -194,6 +194,9 @@ export function parseTcpUrl(url: URL, role: "dial" | "listen", prefix = ""): Tcp
 }
 
 /** Options for {@link TcpPipe}. */
+/** `write()` returns false once this many bytes wait in the socket (as the ws pipes do). */
+const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+
 export interface TcpPipeOptions {
   localAddress: string;
   remoteAddress: string;
@@ -257,10 +260,15 @@ export class TcpPipe implements TransportPipe {
       s.cork();
       process.nextTick(this.#uncork);
     }
-    let ok = s.write(encodeFramePrefix(n, this.#ipc));
-    for (const p of parts) if (p.length > 0) ok = s.write(p);
-    if (!ok) this.#wantDrain = true;
-    return ok;
+    s.write(encodeFramePrefix(n, this.#ipc));
+    for (const p of parts) if (p.length > 0) s.write(p);
+    // Not the streams' own answer: while corked every write "fills" the 16 KiB
+    // stream buffer, and a large message would then wait for a drain each.
+    // Blocked means WRITE_HIGH_WATER_MARK bytes wait; `drain` then follows,
+    // since the write that got there found the stream's buffer full.
+    if (s.writableLength < WRITE_HIGH_WATER_MARK) return true;
+    this.#wantDrain = true;
+    return false;
   }
 
   pause(): void {

@@ -34,6 +34,8 @@ import {
   type TransportListener,
   type TransportOptions,
   type TransportPipe,
+  type WebSocketLike,
+  type WsPipeIo,
 } from "@spwire/core";
 import { fromErrno, isTlsFailure } from "./tcp.js";
 import { clientTlsOptions, readTlsOptions, serverTlsSocket, type Pem, type TlsSettings } from "./tls.js";
@@ -215,7 +217,7 @@ function onUpgrade(sh: Shared, req: IncomingMessage, socket: Duplex, head: Buffe
     }
     let pipe: WsPipe;
     try {
-      pipe = new WsPipe(ws, { localAddress: route.url, remoteAddress: remote, recvMaxSize: route.recvMaxSize });
+      pipe = new WsPipe(ws, { localAddress: route.url, remoteAddress: remote, recvMaxSize: route.recvMaxSize, io: wsPipeIo(ws) });
     } catch (err) {
       ws.terminate();
       route.refused(new SPError("ECONNRESET", `${remote}: ${String(err)}`, { cause: err }), remote);
@@ -411,6 +413,51 @@ async function listen(
   };
 }
 
+/** A tick's batch is flushed early once this many bytes wait in it, so memory stays bounded. */
+const BATCH_BYTES = 64 * 1024;
+/** How often a blocked pipe looks again when the socket will not emit `drain`. */
+const DRAIN_RETRY_MS = 10;
+
+/**
+ * Write help for a WsPipe over a `ws` package WebSocket, from its TCP (or
+ * TLS) socket: the sends of one tick leave in one writev (the socket is
+ * corked until the next tick, or until BATCH_BYTES wait), and a blocked pipe
+ * waits for the socket's `drain` instead of polling. `_socket` is the `ws`
+ * package's own field, set once the connection is open; without it the pipe
+ * works as in a browser.
+ */
+export function wsPipeIo(ws: WebSocketLike): WsPipeIo | undefined {
+  const sock = (ws as { _socket?: unknown })._socket as Duplex | undefined;
+  if (sock === undefined || typeof sock.cork !== "function") return undefined;
+  let corked = false;
+  /** What the socket still held when this batch began: the backlog while corked. */
+  let base = 0;
+  const uncork = (): void => {
+    corked = false;
+    sock.uncork();
+  };
+  return {
+    batch() {
+      if (!corked) {
+        corked = true;
+        base = sock.writableLength;
+        sock.cork();
+        process.nextTick(uncork);
+      } else if (sock.writableLength - base >= BATCH_BYTES) {
+        sock.uncork();
+        base = sock.writableLength;
+        sock.cork();
+      }
+    },
+    backlog: () => (corked ? base : sock.writableLength),
+    onDrain(fn) {
+      // `drain` follows only a write that found the stream's own 16 KiB buffer full.
+      if (sock.writableNeedDrain) sock.once("drain", fn);
+      else setTimeout(fn, DRAIN_RETRY_MS);
+    },
+  };
+}
+
 /** TLS settings of wss dials in progress, by their options object (core's dialer hands the factory that same object). */
 const dialTls = new WeakMap<TransportOptions, TlsSettings>();
 
@@ -441,6 +488,7 @@ function tlsDialError(err: unknown): unknown {
 export function nodeWsTransport(options: NodeWsOptions = {}): Transport {
   const dialer = wsTransport({
     highWaterMark: options.highWaterMark,
+    io: wsPipeIo,
     factory: (url, protocol, opts) => {
       const t = opts.handshakeTimeout;
       const tls = dialTls.get(opts);
