@@ -406,7 +406,9 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
           const code: ErrorCode = (err as { name?: unknown } | null)?.name === "SecurityError" ? "EPERM" : "EADDRINVAL";
           return reject(new SPError(code, `cannot open a WebSocket to ${href}: ${String(err)}`, { cause: err }));
         }
-        ws.binaryType = "arraybuffer";
+        // Browsers default to "blob", which cannot be read synchronously. The `ws`
+        // package's "nodebuffer" is kept: its "arraybuffer" costs a copy per message.
+        if (ws.binaryType !== "nodebuffer") ws.binaryType = "arraybuffer";
 
         let settled = false;
         let failure: unknown = undefined;
