@@ -98,7 +98,18 @@ export interface WsPipeIo {
   backlog(): number;
   /** Calls `fn` once when the backlog may have shrunk, instead of polling. */
   onDrain(fn: () => void): void;
+  /** The bytes as the WebSocket sends them without a conversion of its own (Node: a Buffer). */
+  wire?(data: Uint8Array): Uint8Array;
 }
+
+/**
+ * The last message made ready to send, by its parts array. A PUB (the
+ * gateway's fan-out above all) hands the same parts to every pipe in one
+ * loop, so the join and the runtime's conversion happen once per message
+ * instead of once per pipe. Protocols never change a parts array once sent.
+ */
+let lastParts: readonly Uint8Array[] | undefined;
+let lastData: Uint8Array = new Uint8Array(0);
 
 /** Options for {@link WsPipe}. */
 export interface WsPipeOptions {
@@ -264,8 +275,14 @@ export class WsPipe implements TransportPipe {
   write(parts: readonly Uint8Array[]): boolean {
     if (this.#in.ended) return true;
     try {
-      this.#io?.batch();
-      this.#ws.send(joinParts(parts));
+      const io = this.#io;
+      if (parts !== lastParts) {
+        const joined = joinParts(parts);
+        lastData = io?.wire === undefined ? joined : io.wire(joined);
+        lastParts = parts;
+      }
+      io?.batch();
+      this.#ws.send(lastData);
     } catch (err) {
       // Only a WebSocket that is not open throws here; the close event may not have reached us yet.
       this.#end(this.#error("ECONNRESET", `send failed: ${String(err)}`, err));

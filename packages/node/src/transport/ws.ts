@@ -450,6 +450,8 @@ export function wsPipeIo(ws: WebSocketLike): WsPipeIo | undefined {
       }
     },
     backlog: () => (corked ? base : sock.writableLength),
+    // A Buffer view: the `ws` package would otherwise make one for every send of it.
+    wire: (d) => (Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength)),
     onDrain(fn) {
       // `drain` follows only a write that found the stream's own 16 KiB buffer full.
       if (sock.writableNeedDrain) sock.once("drain", fn);
