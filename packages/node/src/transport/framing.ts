@@ -12,9 +12,11 @@
  *
  * The decoder trusts nothing the peer declares: the length is checked against
  * the limit before a single payload byte is kept, and a frame that is still
- * arriving is held as the chunks the network delivered, so a peer that claims
- * 4 GiB and sends 10 bytes costs us 10 bytes, not 4 GiB (nng 1.5.2 allocates
- * the declared length up front; sp-wire.md 3.2).
+ * arriving is held as the chunks the network delivered (small ones copied
+ * together), so a peer that claims 4 GiB and sends 10 bytes costs us a few
+ * KiB, not 4 GiB (nng 1.5.2 allocates the declared length up front;
+ * sp-wire.md 3.2), and one that trickles a frame a byte per read costs a
+ * small multiple of what it sent.
  */
 import { constants as bufferConstants } from "node:buffer";
 import { SPError, protocols, type ProtocolInfo } from "@spwire/core";
@@ -29,6 +31,14 @@ export const IPC_MSG_TYPE = 0x01;
 const HARD_MAX = Math.min(Number.MAX_SAFE_INTEGER, bufferConstants.MAX_LENGTH);
 
 const TWO_32 = 2 ** 32;
+
+/**
+ * Pieces of a pending frame shorter than this are copied together instead of
+ * being held as views: a view costs about a hundred bytes of bookkeeping, so a
+ * peer trickling a frame one byte per read would otherwise make us hold some
+ * hundred times what it sent.
+ */
+const COPY_BELOW = 4096;
 
 /** `0x31 (rep)`: an id as people read it, with nng's name when it is one. */
 export function describeProtocolId(id: number): string {
@@ -114,7 +124,8 @@ export interface FrameDecoderOptions {
  *
  * A message that lies inside one chunk is handed out as a view of that chunk
  * (no copy); one that spans chunks is copied once, when its last byte
- * arrives. Views keep their chunk alive, so a chunk must not be reused
+ * arrives (pieces under COPY_BELOW bytes are gathered into one buffer as
+ * they come). Views keep their chunk alive, so a chunk must not be reused
  * after it was pushed (Node's sockets hand out a fresh Buffer per read).
  *
  * @example
@@ -135,6 +146,9 @@ export class FrameDecoder {
   /** Payload pieces of that frame received so far, and their total. */
   #pieces: Uint8Array[] = [];
   #have = 0;
+  /** Small pieces received since the last large one, copied together (see COPY_BELOW); `#tailLen` bytes of it are used. */
+  #tail: Uint8Array | undefined;
+  #tailLen = 0;
   #error: SPError | undefined;
 
   constructor(opts: FrameDecoderOptions) {
@@ -207,7 +221,7 @@ export class FrameDecoder {
         this.#have = 0;
       }
       const take = Math.min(this.#len - this.#have, n - off);
-      this.#pieces.push(view(chunk, off, take));
+      this.#hold(chunk, off, take);
       this.#have += take;
       off += take;
       if (this.#have < this.#len) break;
@@ -241,8 +255,39 @@ export class FrameDecoder {
     return len;
   }
 
+  /**
+   * Keep `n` bytes of `chunk` at `off` for the pending frame: a large piece as
+   * a view, a small one copied onto the tail, which grows by doubling and never
+   * past what the frame still needs, so what is held stays within a small
+   * multiple of the bytes that came.
+   */
+  #hold(chunk: Uint8Array, off: number, n: number): void {
+    if (n >= COPY_BELOW) {
+      this.#flushTail();
+      this.#pieces.push(view(chunk, off, n));
+      return;
+    }
+    let t = this.#tail;
+    if (t === undefined || this.#tailLen + n > t.length) {
+      // Bytes of the frame not yet in #pieces (the tail's included); this piece fits, as have + n <= len.
+      const room = this.#len - this.#have + this.#tailLen;
+      const grown = new Uint8Array(Math.min(room, Math.max(COPY_BELOW, 2 * (this.#tailLen + n))));
+      if (t !== undefined) grown.set(t.subarray(0, this.#tailLen));
+      this.#tail = t = grown;
+    }
+    t.set(chunk.subarray(off, off + n), this.#tailLen);
+    this.#tailLen += n;
+  }
+
+  #flushTail(): void {
+    if (this.#tail !== undefined && this.#tailLen > 0) this.#pieces.push(this.#tail.subarray(0, this.#tailLen));
+    this.#tail = undefined;
+    this.#tailLen = 0;
+  }
+
   /** Join the held pieces of a finished frame: the one copy a split message costs. */
   #assemble(): Uint8Array | SPError {
+    this.#flushTail();
     const pieces = this.#pieces;
     const len = this.#len;
     this.#pieces = [];
