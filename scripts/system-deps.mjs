@@ -2,8 +2,9 @@
 /**
  * Make sure the system programs the test suite runs against are installed:
  * the real SP peers (nngcat from Debian's nng-utils, nanocat from
- * nanomsg-utils) and a real browser (Debian's chromium; the browser tests
- * never download one). Run by `npm test` (the `pretest` script).
+ * nanomsg-utils), a real browser (Debian's chromium; the browser tests
+ * never download one) and nginx (a load balancer in front of gateways).
+ * Run by `npm test` (the `pretest` script).
  *
  * - Everything present: one line, exit 0, no apt call.
  * - Something missing, running as root with apt-get: `apt-get update` once,
@@ -24,6 +25,7 @@ const REQUIRED = [
   { path: "/usr/bin/nngcat", pkg: "nng-utils", why: "interop tests talk to the real nng peer" },
   { path: "/usr/bin/nanocat", pkg: "nanomsg-utils", why: "interop tests talk to the real nanomsg peer" },
   { path: "/usr/bin/chromium", pkg: "chromium", why: "browser tests run core in real Chromium" },
+  { path: "/usr/sbin/nginx", pkg: "nginx", why: "the load-balancer test runs two gateways behind a real nginx" },
 ];
 
 const tag = "system-deps:";

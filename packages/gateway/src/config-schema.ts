@@ -4,6 +4,7 @@
  * (step 2 in config.ts), with its messages in this package's words. It reads
  * no file and no environment; config.ts and flags.ts build on it.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 import {
   BROWSER_PROTOCOLS,
@@ -183,6 +184,24 @@ function parseOrigin(v: string): { origin: string } | { problem: string } {
   return { problem: `${expected} (got ${show(v)}${bare ? `; did you mean "${u.origin}"?` : ""})` };
 }
 
+/**
+ * A trusted proxy as written: an IP address ("127.0.0.1", "::1") or a CIDR
+ * range ("10.0.0.0/8", "fd00::/8"); the normal form, or the problem.
+ * IPv4-mapped IPv6 ("::ffff:10.0.0.1") is written as the IPv4 address.
+ */
+export function parseProxy(v: string): { proxy: string } | { problem: string } {
+  const expected = `expected an IP address or a CIDR range, e.g. 127.0.0.1, ::1 or 10.0.0.0/8 (got ${show(v)})`;
+  const m = /^([^/\s]+)(?:\/(\d{1,3}))?$/.exec(v.trim());
+  if (m === null) return { problem: expected };
+  const addr = m[1]!.replace(/^\[(.*)\]$/, "$1").replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
+  const family = isIP(addr);
+  if (family === 0) return { problem: expected };
+  if (m[2] === undefined) return { proxy: addr.toLowerCase() };
+  const bits = Number(m[2]);
+  if (bits > (family === 4 ? 32 : 128)) return { problem: `${show(v)}: a /${bits} prefix is longer than an IPv${family} address` };
+  return { proxy: `${addr.toLowerCase()}/${bits}` };
+}
+
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
@@ -285,6 +304,22 @@ const originList = () =>
       }),
     );
 
+const proxyList = () =>
+  z
+    .preprocess(oneToList, z.array(text(), { error: need("expected a list of proxy addresses") }))
+    .superRefine((list, ctx) => {
+      list.forEach((x, i) => {
+        const r = parseProxy(x);
+        if ("problem" in r) ctx.addIssue({ code: "custom", message: r.problem, path: [i] });
+      });
+    })
+    .transform((list) =>
+      list.map((x) => {
+        const r = parseProxy(x);
+        return "proxy" in r ? r.proxy : x;
+      }),
+    );
+
 const pemSource = () => nonEmpty();
 
 export const tokenSchema = z
@@ -361,6 +396,7 @@ export const inputSchema = z
     tls: z.object({ cert: pemSource(), key: pemSource() }).strict().optional(),
     static: nonEmpty().optional(),
     origins: originList().optional(),
+    trustProxy: proxyList().optional(),
     logLevel: oneOf(LOG_LEVELS).optional(),
     shutdownTimeout: positiveMs().optional(),
     limits: z

@@ -172,6 +172,8 @@ export interface GatewayInput {
   static?: string;
   /** Allowed browser origins (exact, or "*"); absent = any. */
   origins?: string[];
+  /** Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For gives the client's IP; absent = none is believed. */
+  trustProxy?: string[];
   logLevel?: LogLevel;
   /** ms. Default 5000. */
   shutdownTimeout?: number;
@@ -391,6 +393,7 @@ function build(p: ParsedInput, fromEnv: ParsedToken[], ctx: ResolveContext, repo
     staticDir,
     routes,
     origins: p.origins,
+    trustProxy: p.trustProxy ?? [],
     limits,
     auth,
     logLevel: p.logLevel ?? CONFIG_DEFAULTS.logLevel,

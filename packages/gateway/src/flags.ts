@@ -20,6 +20,7 @@ const FLAGS = {
   key: { type: "string" },
   static: { type: "string" },
   origin: { type: "string", multiple: true },
+  "trust-proxy": { type: "string", multiple: true },
   "log-level": { type: "string" },
   "max-connections": { type: "string" },
   "max-connections-per-ip": { type: "string" },
@@ -40,6 +41,7 @@ const FLAG_VALUES: Partial<Record<FlagName, string>> = {
   key: "FILE",
   static: "DIR",
   origin: "ORIGIN, e.g. https://app.example.com",
+  "trust-proxy": "ADDRESS or CIDR, e.g. 127.0.0.1",
   "log-level": LOG_LEVELS.join("|"),
   "max-connections": "N",
   "max-connections-per-ip": "N",
@@ -47,7 +49,7 @@ const FLAG_VALUES: Partial<Record<FlagName, string>> = {
   jwks: "FILE",
 };
 
-/** The flags given, by name: a string, a list for --route and --origin, true for --help and --version. */
+/** The flags given, by name: a string, a list for --route, --origin and --trust-proxy, true for --help and --version. */
 export type FlagValues = Partial<Record<FlagName, string | string[] | boolean>>;
 
 /**
@@ -122,6 +124,7 @@ export function mergeFlags(
   const staticDir = str("static");
   if (staticDir !== undefined) input.static = fromCwd(staticDir);
   if (list("origin").length > 0) input.origins = list("origin");
+  if (list("trust-proxy").length > 0) input.trustProxy = list("trust-proxy");
   const logLevel = str("log-level");
   if (logLevel !== undefined) {
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) issues.push(`--log-level: expected one of ${LOG_LEVELS.join(", ")} (got ${show(logLevel)})`);
@@ -229,6 +232,7 @@ Flags (over the configuration file):
   --cert FILE --key FILE      certificate and private key (PEM) for wss://
   --static DIR                serve the files in DIR over HTTP GET
   --origin ORIGIN             allow browsers from ORIGIN (repeatable; "*" = any); default any
+  --trust-proxy ADDRESS       believe X-Forwarded-For from this proxy (IP or CIDR; repeatable); default none
   --log-level LEVEL           ${LOG_LEVELS.join(" ")} (default ${d.logLevel})
   --max-connections N         browser connections at once (default ${d.limits.maxConnections})
   --max-connections-per-ip N  browser connections at once from one IP (default ${d.limits.maxConnectionsPerIp})
@@ -247,7 +251,7 @@ Environment:
   SPWIRE_LOG_LEVEL    log level: over the file's logLevel, under --log-level
   \${NAME} in any string value of the configuration file is replaced by the variable NAME.
 
-Configuration file: every key (listen, tls, static, origins, logLevel, shutdownTimeout,
-limits, auth, routes) with its default is in the @spwire/gateway README, "Configuration".
+Configuration file: every key (listen, tls, static, origins, trustProxy, logLevel,
+shutdownTimeout, limits, auth, routes) with its default is in the @spwire/gateway README, "Configuration".
 `;
 }

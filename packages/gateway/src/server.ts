@@ -13,7 +13,7 @@
  * cannot read HTTP statuses; every refusal is also a log line and a metric.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
-import { createServer as createNetServer, type Server as NetServer, type Socket as NetSocket } from "node:net";
+import { BlockList, createServer as createNetServer, isIP, type Server as NetServer, type Socket as NetSocket } from "node:net";
 import { TLSSocket, createSecureContext } from "node:tls";
 import type { Duplex } from "node:stream";
 import type { Logger as Pino } from "pino";
@@ -35,14 +35,55 @@ function queryOf(url: string | undefined): string {
   return u.slice(q, h < 0 ? undefined : h);
 }
 
-/** The client IP: the TCP peer (a proxy's X-Forwarded-For is not trusted). */
-function ipOf(req: IncomingMessage): string {
-  return (req.socket.remoteAddress ?? "?").replace(/^::ffff:/, "");
+/** An address as the limits count it: IPv4-mapped IPv6 ("::ffff:10.0.0.1") as the IPv4 address. */
+const plainIp = (a: string): string => a.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "").toLowerCase();
+
+/** The trusted proxies (config.trustProxy: addresses and CIDR ranges) as one lookup; undefined when none is trusted. */
+export function trustedProxies(list: readonly string[] | undefined): BlockList | undefined {
+  if (list === undefined || list.length === 0) return undefined;
+  const b = new BlockList();
+  for (const x of list) {
+    const [addr, bits] = x.split("/") as [string, string | undefined];
+    const type = isIP(addr) === 6 ? "ipv6" : "ipv4";
+    if (bits === undefined) b.addAddress(addr, type);
+    else b.addSubnet(addr, Number(bits), type);
+  }
+  return b;
 }
 
-function remoteOf(req: IncomingMessage, scheme: string): string {
-  const a = req.socket.remoteAddress ?? "?";
-  return `${scheme}://${a.includes(":") ? `[${a}]` : a}:${req.socket.remotePort ?? 0}`;
+function isTrusted(trusted: BlockList, ip: string): boolean {
+  const family = isIP(ip);
+  return family !== 0 && trusted.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+
+/**
+ * Who a connection is from, for the per-IP limit and the logs. The TCP peer,
+ * unless the peer is a trusted proxy: then the rightmost X-Forwarded-For
+ * address that is not itself a trusted proxy, with `via` the peer. Each proxy
+ * appends the address it saw, so only the entries a trusted proxy wrote, read
+ * from the right, are facts; anything further left is the client's say. An
+ * entry that is not an IP address ends the walk at the hop that reported it.
+ */
+export function clientAddress(req: IncomingMessage, trusted: BlockList | undefined): { ip: string; via?: string } {
+  const peer = plainIp(req.socket.remoteAddress ?? "?");
+  if (trusted === undefined || !isTrusted(trusted, peer)) return { ip: peer };
+  const header = req.headers["x-forwarded-for"];
+  const hops = (Array.isArray(header) ? header.join(",") : (header ?? "")).split(",");
+  let ip: string | undefined;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = plainIp(hops[i]!.trim());
+    if (isIP(hop) === 0) break;
+    ip = hop;
+    if (!isTrusted(trusted, hop)) break;
+  }
+  return ip === undefined ? { ip: peer } : { ip, via: peer };
+}
+
+function remoteOf(req: IncomingMessage, scheme: string, client: { ip: string; via?: string }): string {
+  // Behind a proxy the client's port is unknown: the address alone.
+  const a = client.via === undefined ? (req.socket.remoteAddress ?? "?") : client.ip;
+  const host = a.includes(":") ? `[${a}]` : a;
+  return client.via === undefined ? `${scheme}://${host}:${req.socket.remotePort ?? 0}` : `${scheme}://${host}`;
 }
 
 export interface ServerDeps {
@@ -62,9 +103,12 @@ export class GatewayServer {
   #wss = new Map<string, WebSocketServer>();
   #refuser: WebSocketServer;
   #deadlines = new Map<Duplex, ReturnType<typeof setTimeout>>();
+  /** Upgrades already counted and logged as refused, so a bad handshake under them is not counted twice. */
+  #counted = new WeakSet<IncomingMessage>();
   /** Connections counted against the limits: upgraded, or being authenticated. */
   #total = 0;
   #perIp = new Map<string, number>();
+  #trusted: BlockList | undefined;
   #draining = false;
   #sweep: ReturnType<typeof setInterval> | undefined;
   url = "";
@@ -73,6 +117,7 @@ export class GatewayServer {
     this.#d = d;
     const { config } = d;
     this.#scheme = config.listen.startsWith("wss:") ? "wss" : "ws";
+    this.#trusted = trustedProxies(config.trustProxy);
     this.http = createHttpServer();
     if (config.tls !== undefined) {
       // TLS is done per accepted TCP connection so the upgrade deadline covers the TLS handshake too.
@@ -105,6 +150,17 @@ export class GatewayServer {
       maxPayload: 1,
       handleProtocols: (offered: Set<string>) => [...offered][0] ?? false,
     });
+    // A handshake the ws package rejects (bad Sec-WebSocket-Key or version, an Upgrade that is not
+    // websocket) would otherwise get its 400 with no log line and no count.
+    for (const [path, w] of [...this.#wss, ["", this.#refuser] as const]) {
+      w.on("wsClientError", (err: Error, s: Duplex, req: IncomingMessage) => {
+        if (!this.#counted.has(req)) {
+          d.metrics.refused(path, "bad-http");
+          d.log.warn({ route: path, reason: "bad-http", ...clientAddress(req, this.#trusted) }, `refused: bad WebSocket handshake: ${err.message}`);
+        }
+        refuseUpgrade(s, 400, err.message);
+      });
+    }
     const handler = createHttpHandler({
       metrics: d.metrics,
       staticDir: config.staticDir,
@@ -146,7 +202,7 @@ export class GatewayServer {
     this.http.on("clientError", (err: NodeJS.ErrnoException, s: Duplex) => {
       this.#clearDeadline(s);
       d.metrics.refused("", "bad-http");
-      d.log.debug({ code: err.code, msg: err.message }, "bad HTTP from a client");
+      d.log.debug({ code: err.code, error: err.message }, "bad HTTP from a client");
       if (s.writable && err.code !== "ECONNRESET") refuseUpgrade(s, 400, "bad request");
       else s.destroy();
     });
@@ -201,7 +257,8 @@ export class GatewayServer {
   #refuse(req: IncomingMessage, socket: Duplex, head: Buffer, wss: WebSocketServer, path: string, reason: RefusalReason, message: string, fields: object = {}): void {
     const code = REFUSALS[reason];
     this.#d.metrics.refused(path, reason);
-    this.#d.log.warn({ route: path, reason, code, ip: ipOf(req), origin: req.headers.origin, ...fields }, `refused: ${message}`);
+    this.#counted.add(req);
+    this.#d.log.warn({ route: path, reason, code, ...clientAddress(req, this.#trusted), origin: req.headers.origin, ...fields }, `refused: ${message}`);
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on("error", () => ws.terminate());
       ws.close(code, reason);
@@ -218,7 +275,7 @@ export class GatewayServer {
     if (route === undefined) {
       if (offered === undefined) {
         metrics.refused("", "no-route");
-        log.info({ reason: "no-route", path, ip: ipOf(req) }, `refused: no route at ${path} (and no SP subprotocol offered)`);
+        log.info({ reason: "no-route", path, ...clientAddress(req, this.#trusted) }, `refused: no route at ${path} (and no SP subprotocol offered)`);
         refuseUpgrade(socket, 404, `no route at ${path}`);
         return;
       }
@@ -229,7 +286,7 @@ export class GatewayServer {
     const tokens = (offered ?? "").split(",").map((s) => s.trim().toLowerCase());
     if (!tokens.includes(route.token)) {
       metrics.refused(path, "subprotocol");
-      log.warn({ route: path, reason: "subprotocol", offered, ip: ipOf(req) }, `refused: subprotocol must be ${route.token}`);
+      log.warn({ route: path, reason: "subprotocol", offered, ...clientAddress(req, this.#trusted) }, `refused: subprotocol must be ${route.token}`);
       refuseUpgrade(socket, 400, `this route speaks ${route.token}`);
       return;
     }
@@ -241,7 +298,8 @@ export class GatewayServer {
       this.#refuse(req, socket, head, wss, path, "origin", `origin ${String(req.headers.origin)} is not allowed`);
       return;
     }
-    const ip = ipOf(req);
+    const client = clientAddress(req, this.#trusted);
+    const ip = client.ip;
     if (this.#total >= config.limits.maxConnections) {
       this.#refuse(req, socket, head, wss, path, "max-connections", `${this.#total} connections is the limit`);
       return;
@@ -269,6 +327,9 @@ export class GatewayServer {
       if (n <= 0) this.#perIp.delete(ip);
       else this.#perIp.set(ip, n);
     };
+    // The slot goes with the socket too: ws may still reject the handshake (a bad Sec-WebSocket-Key)
+    // without ever opening the WebSocket whose close would release it.
+    socket.once("close", release);
     let identity: Identity;
     try {
       const out = await auth.authenticate(req, route.cfg);
@@ -292,7 +353,7 @@ export class GatewayServer {
       this.#refuse(req, socket, head, wss, path, "shutting-down", "the gateway is shutting down");
       return;
     }
-    const remote = remoteOf(req, this.#scheme);
+    const remote = remoteOf(req, this.#scheme, client);
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       ws.on("error", (err) => log.debug({ route: path, remote, err: err.message }, "browser socket error"));
       let c: ClientPipe;
@@ -316,7 +377,7 @@ export class GatewayServer {
         return;
       }
       metrics.connectionOpened(path);
-      log.info({ route: path, remote, subject: identity.subject, subscriptions: subs?.length }, "browser connected");
+      log.info({ route: path, remote, via: client.via, subject: identity.subject, subscriptions: subs?.length }, "browser connected");
       ws.once("close", (code: number) => {
         release();
         route.removed(c);

@@ -147,6 +147,14 @@ export interface GatewayConfig {
   routes: RouteConfig[];
   /** Allowed browser origins (exact "https://host:port" strings, or "*"); undefined = any origin. */
   origins: string[] | undefined;
+  /**
+   * Proxies whose X-Forwarded-For is believed (IP addresses or CIDR ranges,
+   * e.g. "127.0.0.1", "10.0.0.0/8"). A connection from one of them counts,
+   * and is logged, as the rightmost address in its X-Forwarded-For that is
+   * not itself a trusted proxy; any other connection as its TCP peer. Empty
+   * (the default): the header is ignored, so no client can choose its IP.
+   */
+  trustProxy: string[];
   limits: LimitsConfig;
   auth: AuthConfig;
   logLevel: LogLevel;

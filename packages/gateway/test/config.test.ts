@@ -72,6 +72,7 @@ test("the one-liner's flags resolve to the full default configuration", () => {
     staticDir: undefined,
     routes: [route("/feed", "sub", "tcp://127.0.0.1:5555"), route("/rpc", "req", "tcp://127.0.0.1:6000")],
     origins: undefined,
+    trustProxy: [],
     limits: { maxConnections: 10000, maxConnectionsPerIp: 256, upgradeTimeout: 10000, pingInterval: 30000, idleTimeout: 75000 },
     auth: { tokens: [], jwt: undefined, cookie: "spwire_token", queryParam: "token" },
     logLevel: "info",
