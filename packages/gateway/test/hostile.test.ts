@@ -470,6 +470,32 @@ test("oversized frames: a header claiming more than maxMessageSize (64 KiB + 1, 
   await goodKeepsReceiving(from);
 });
 
+test("a frame trickled a byte per read: cut after 64 reads with 1008, counted as error:EPROTO, before the ws package holds ~200 bytes per read of it", async (t) => {
+  const track = sockets(t);
+  const from = goodCount;
+  const log0 = logLines.length;
+  const closed0 = await metric(gw, "connections_closed_total", { route: "/feed", reason: "error:EPROTO" });
+  const errs0 = await metric(gw, "pipe_errors_total", { route: "/feed", side: "client", code: "EPROTO" });
+  const c = await handUpgraded(track);
+  // A 16-bit-length binary frame header claiming 4,000 bytes (well under maxMessageSize), then its payload a byte at a time.
+  c.s.write(Buffer.from([0x82, 0x80 | 126, 4000 >> 8, 4000 & 0xff, 1, 2, 3, 4]));
+  let sent = 0;
+  while (!c.isClosed() && sent < 4000) {
+    c.s.write(Buffer.from([sent & 0xff]));
+    sent++;
+    // One write per turn of the event loop, so that (on loopback) each is its own read at the gateway.
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await c.closed;
+  t.diagnostic(`trickled ${sent} payload bytes before the gateway closed the connection`);
+  assert.ok(sent < 1000, `closed after ${sent} one-byte reads, not at the end of the frame`);
+  await metricReaches("connections_closed_total", { route: "/feed", reason: "error:EPROTO" }, closed0 + 1);
+  assert.equal((await metric(gw, "pipe_errors_total", { route: "/feed", side: "client", code: "EPROTO" })) - errs0, 1);
+  await logLine({ route: "/feed", code: "EPROTO", msg: /without completing a message \(a trickled frame\)/ }, log0);
+  await logLine({ msg: "browser disconnected", route: "/feed", reason: "error:EPROTO" }, log0);
+  await goodKeepsReceiving(from);
+});
+
 test("a flood of tiny frames on a push route: beyond the rate limit's burst each is dropped and counted, rate-limit + carried == sent, exactly", async (t) => {
   const track = sockets(t);
   const from = goodCount;

@@ -100,6 +100,12 @@ export interface WsPipeIo {
   onDrain(fn: () => void): void;
   /** The bytes as the WebSocket sends them without a conversion of its own (Node: a Buffer). */
   wire?(data: Uint8Array): Uint8Array;
+  /**
+   * Watches what the runtime sees below the WebSocket API and calls `fail`
+   * when the peer misbehaves there (Node: a frame trickled in tiny reads,
+   * which the `ws` package holds at ~200 bytes of bookkeeping per read).
+   */
+  watch?(fail: (err: SPError) => void): void;
 }
 
 /**
@@ -260,6 +266,7 @@ export class WsPipe implements TransportPipe {
     this.#maxSize = opts.recvMaxSize;
     this.#hwm = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.#io = opts.io;
+    opts.io?.watch?.((err) => this.#fail(1008, "policy violation", err));
     // A Blob cannot be read synchronously; keep whatever byte type the socket already delivers.
     if (ws.binaryType !== "arraybuffer" && ws.binaryType !== "nodebuffer") ws.binaryType = "arraybuffer";
     ws.addEventListener("message", this.#onMessage);

@@ -413,6 +413,17 @@ async function listen(
   };
 }
 
+/**
+ * A peer that sends a frame a few bytes per read makes the `ws` package hold
+ * each read as its own Buffer, ~200 bytes of bookkeeping each, until the
+ * message completes: a 1 MiB frame trickled a byte at a time would cost
+ * ~200 MB. After TRICKLE_READS reads without a complete message (or a ping
+ * or pong), reads that average under TRICKLE_AVG_BYTES end the pipe. Real
+ * peers send frames in reads of a segment or more.
+ */
+const TRICKLE_READS = 64;
+const TRICKLE_AVG_BYTES = 256;
+
 /** A tick's batch is flushed early once this many bytes wait in it, so memory stays bounded. */
 const BATCH_BYTES = 64 * 1024;
 /** How often a blocked pipe looks again when the socket will not emit `drain`. */
@@ -452,6 +463,27 @@ export function wsPipeIo(ws: WebSocketLike): WsPipeIo | undefined {
     backlog: () => (corked ? base : sock.writableLength),
     // A Buffer view: the `ws` package would otherwise make one for every send of it.
     wire: (d) => (Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength)),
+    watch(fail) {
+      const w = ws as unknown as WebSocket;
+      let reads = 0;
+      let bytes = 0;
+      const progress = (): void => {
+        reads = 0;
+        bytes = 0;
+      };
+      // Registered after the ws package's own listener: a read that completes a message resets first.
+      sock.on("data", (chunk: Uint8Array) => {
+        reads++;
+        bytes += chunk.length;
+        if (reads < TRICKLE_READS || bytes >= reads * TRICKLE_AVG_BYTES) return;
+        fail(new SPError("EPROTO", `peer sent ${bytes} bytes in ${reads} reads without completing a message (a trickled frame)`));
+        // Close at once: a graceful close would keep reading (and holding) until the peer answers.
+        sock.destroy();
+      });
+      w.on("message", progress);
+      w.on("ping", progress);
+      w.on("pong", progress);
+    },
     onDrain(fn) {
       // `drain` follows only a write that found the stream's own 16 KiB buffer full.
       if (sock.writableNeedDrain) sock.once("drain", fn);
