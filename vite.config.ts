@@ -12,7 +12,10 @@
  * The declarations come from `tsc -b packages/core`, which `npm run build` and
  * `npm run build:browser` run first.
  *
- * The examples' dev server comes in with the dashboard.
+ * This config is the library only. The example pages (the dashboard and the
+ * rpc page) are a Vite app of their own, examples/dashboard/vite.config.ts:
+ * `npx vite build examples/dashboard` builds them (`npm start` does when they
+ * are stale) and `npx vite examples/dashboard` is their dev server.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";

@@ -13,11 +13,18 @@
  * Signals. examples/start.ts runs in a process group of its own, so it hears
  * only what this script forwards: the first SIGINT/SIGTERM asks it to stop
  * cleanly (it exits 0), a second one kills it and exits 130 at once. One
- * Ctrl-C under `npm start` reaches this script twice, from the terminal (to
- * the whole foreground group) and forwarded by npm, within milliseconds; a
- * signal that close to the first counts as the same one. If this script dies
- * without forwarding anything, the child sees its IPC channel close and stops
- * on its own.
+ * Ctrl-C can reach this script twice within milliseconds, from the terminal
+ * (to the whole foreground group) and forwarded by npm when npm's script
+ * shell execs this script; a signal that close to the first counts as the
+ * same one. If this script dies without forwarding anything, the child sees
+ * its IPC channel close and stops on its own.
+ *
+ * Exit status under npm. This script exits 0 after a Ctrl-C, yet `npm start`
+ * may report 130: npm runs it through `sh -c`, and a sh that got the
+ * terminal's SIGINT while waiting (Debian's dash) ends itself with SIGINT once
+ * its child has exited, whatever the child's code; npm then re-raises that
+ * signal on itself. That is the shell's and npm's doing, not this script's:
+ * `npm --script-shell=bash start` reports 0.
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
