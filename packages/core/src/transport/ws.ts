@@ -166,6 +166,7 @@ function closeWith(ws: WebSocketLike, code: number, reason?: string): void {
 /** The Uint8Array in a message event, or undefined for a text frame (or anything else that is not bytes). */
 function bytesOf(data: unknown): Uint8Array | undefined {
   // The `ws` package hands Buffers (a Uint8Array subclass); give protocols a plain view.
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   // The tag test also accepts an ArrayBuffer from another realm (iframes, jsdom).
   if (tag(data) === "[object ArrayBuffer]") return new Uint8Array(data as ArrayBuffer);
