@@ -323,8 +323,10 @@ describe("spcat and nngcat print the same bytes and exit the same way", { concur
       "tcp",
       (url) => ({
         subjectListens: false,
-        // A rep without --data only prints requests; it stops at its own recv timeout.
-        peer: ["--rep0", "--listen", url, "--recv-timeout", "3", "--ascii"],
+        // A rep without --data only prints requests. It is killed once the subject has exited:
+        // a recv timeout of its own (it was 3 s) ran out before spcat dialed on a loaded machine.
+        peerUntilKilled: true,
+        peer: ["--rep0", "--listen", url, "--ascii"],
         subject: ["--req0", "--dial", url, "--data", "anyone?", "--recv-timeout", "1", "--quoted"],
       }),
       "",
