@@ -5,19 +5,20 @@
  * bench/README.md for what each case measures.
  *
  *   npm run bench                      every case, 3 reps (a few minutes)
- *   npm run bench -- --quick           a quarter of the counts; no 1 KiB, 1,000-client, memory
- *                                      or Chromium cases (under a minute)
+ *   npm run bench -- --quick           64 B cases, relay and 100-client fan-out at a fifth of the
+ *                                      counts (under a minute on an idle machine)
  *   npm run bench -- --pin [CPU]       every process on one CPU (default 1) via taskset
  *   npm run bench -- --only ws-64,fanout   a case id, or the start of several (fanout: both fan-out cases)
  *   npm run bench -- --reps 5          reps per variant (at least 1; 3 unless told)
  *   npm run bench -- --write           also rewrite README.md's performance table
- *   npm run bench -- --readme          only rewrite README.md's table from results/latest.json
+ *   npm run bench -- --readme          only rewrite README.md's table (and latest.md) from results/latest.json
  *   npm run bench -- --profile         no figures: run the spwire side of each case once
  *                                      under --cpu-prof and summarise self time per function
  *   node bench/run.mjs --smoke --out DIR   1 rep, tiny counts, a few cases (the test suite's check)
  *
- * Results: bench/results/<date-time>.{json,md} and bench/results/latest.{json,md}
- * (with --out DIR: DIR/result.{json,md} only). The spwire side runs from the
+ * Results: bench/results/<date-time>.{json,md}, and for a full run of every
+ * case also bench/results/latest.{json,md}; a --quick or --only run is
+ * <date-time>-quick[-some].{json,md} (with --out DIR: DIR/result.{json,md} only). The spwire side runs from the
  * built packages (packages/*\/dist), rebuilt first when a source is newer.
  */
 import { spawnSync } from "node:child_process";
@@ -68,7 +69,11 @@ const opts = { mode: "full", pin: undefined, only: [], reps: undefined, write: f
     } else die(`unknown argument ${JSON.stringify(a)}\n${USAGE}`);
   }
   if (opts.reps !== undefined && !(Number.isInteger(opts.reps) && opts.reps >= 1)) die("--reps wants a whole number >= 1");
+  if (opts.write && (opts.mode !== "full" || opts.only.length > 0)) die("--write records a full run of every case: leave out --quick, --smoke and --only");
 }
+
+/** Only a full run of every case becomes results/latest.* (and may rewrite the README). */
+const recordRun = opts.mode === "full" && opts.only.length === 0;
 
 function die(msg) {
   console.error(`bench: ${msg}`);
@@ -78,8 +83,10 @@ function die(msg) {
 if (opts.readme) {
   const latest = join(resultsDir, "latest.json");
   if (!existsSync(latest)) die("no bench/results/latest.json yet: run the bench first");
-  updateReadme(join(root, "README.md"), JSON.parse(readFileSync(latest, "utf8")));
-  console.log("README.md: performance table rewritten from bench/results/latest.json");
+  const doc = JSON.parse(readFileSync(latest, "utf8"));
+  updateReadme(join(root, "README.md"), doc);
+  writeFileSync(join(resultsDir, "latest.md"), renderMarkdown(doc));
+  console.log("README.md's performance table and bench/results/latest.md rewritten from bench/results/latest.json");
   process.exit(0);
 }
 
@@ -126,7 +133,8 @@ function ensureBuilt() {
  */
 function ensureNng() {
   const header = "/usr/include/nng/nng.h";
-  if (!existsSync(header) && process.getuid?.() === 0) {
+  // Not from the test suite's --smoke: a test installs nothing; it skips nng instead.
+  if (!existsSync(header) && process.getuid?.() === 0 && opts.mode !== "smoke") {
     console.log("bench: installing libnng-dev (apt-get) for the nng baselines");
     const r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "libnng-dev"], { stdio: "inherit" });
     if (r.status !== 0) return { reason: "apt-get install libnng-dev failed" };
@@ -178,7 +186,7 @@ ensureBuilt();
 const nng = ensureNng();
 if (nng.path === undefined) console.log(`bench: nng baselines skipped: ${nng.reason}`);
 
-const SCALE = { full: 1, quick: 0.25, smoke: 0.02 };
+const SCALE = { full: 1, quick: 0.2, smoke: 0.02 };
 const ctx = {
   mode: opts.mode,
   nng: nng.path,
@@ -268,11 +276,13 @@ if (opts.out !== undefined) {
   console.log(`bench: wrote ${join(opts.out, "result.json")} and result.md`);
 } else {
   const stamp = started.toISOString().replace(/[:]/g, "").replace(/\.\d+Z$/, "Z");
-  for (const name of [stamp, "latest"]) {
+  const suffix = recordRun ? "" : `-${opts.mode}${opts.only.length > 0 ? "-some" : ""}`;
+  for (const name of recordRun ? [stamp, "latest"] : [`${stamp}${suffix}`]) {
     writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
     writeFileSync(join(resultsDir, `${name}.md`), md);
   }
-  console.log(`bench: wrote bench/results/${stamp}.{json,md} and latest.{json,md} (${doc.seconds} s)`);
+  const also = recordRun ? " and latest.{json,md}" : " (latest.* is kept for full runs of every case)";
+  console.log(`bench: wrote bench/results/${stamp}${suffix}.{json,md}${also} (${doc.seconds} s)`);
   if (opts.write) {
     updateReadme(join(root, "README.md"), doc);
     console.log("bench: README.md performance table rewritten");

@@ -15,6 +15,7 @@
  * raw WebSocket's rate in the page about 2.5x here (8k against 20k msgs/s),
  * so it would have measured Playwright. The page instead asks this runner
  * what to do next and posts its figures back over HTTP, on 127.0.0.1.
+ * BENCH_CHROME_LOG=1 shows Chromium's log and the page's requests.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -166,6 +167,7 @@ export function browserCases(ctx) {
   const warm = Math.floor(count / 10);
   let web;
   let chrome;
+  let watchdog;
   let profile;
   let pub;
   let gw;
@@ -215,6 +217,8 @@ export function browserCases(ctx) {
           // Its own process group, so that teardown ends every Chromium process (renderers, crashpad ...).
           { stdio: process.env.BENCH_CHROME_LOG ? "inherit" : "ignore", detached: true },
         );
+        // If this runner dies without a teardown, the watchdog's stdin closes and it ends that group.
+        watchdog = spawn("/bin/sh", ["-c", `cat >/dev/null; kill -KILL -- -${chrome.pid} 2>/dev/null`], { stdio: ["pipe", "ignore", "ignore"] });
       },
       async teardown() {
         await web?.close();
@@ -235,6 +239,7 @@ export function browserCases(ctx) {
           await sleep(200);
           group("SIGKILL");
         }
+        watchdog?.stdin.end();
         if (profile !== undefined) {
           try {
             rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });

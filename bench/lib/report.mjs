@@ -32,7 +32,10 @@ function comparisonCell(c) {
     const s = (x) => `${x >= 0 ? "+" : ""}${num(x, 1)}`;
     return `${s(c.median)} us (${s(c.min)} .. ${s(c.max)})`;
   }
-  return `${num(c.median, 2)}x (${num(c.min, 2)} .. ${num(c.max, 2)})`;
+  // Enough digits that a ratio just short of its target does not print as the target (1.998 is not "2.00x").
+  const rounded = Number(c.median.toFixed(2));
+  const digits = c.target !== undefined && c.met === false && rounded === c.target.value ? 3 : 2;
+  return `${num(c.median, digits)}x (${num(c.min, 2)} .. ${num(c.max, 2)})`;
 }
 
 function targetCell(c) {
@@ -69,8 +72,8 @@ export function summaryTable(doc) {
       const a = c.variants[cmp.a];
       const b = c.variants[cmp.b];
       const m = c.metrics[cmp.metric];
-      // A case with several figures names the one each row compares (p50, p99, RSS per connection ...).
-      const several = Object.keys(c.metrics).length > 1;
+      // A case that compares several figures names the one each row compares (p50, p99, RSS per connection ...).
+      const several = new Set(c.comparisons.map((x) => x.metric)).size > 1;
       const name = m.label ?? cmp.metric;
       const aCell = a.skipped ? "skipped" : figure(a.stats[cmp.metric].median, m.unit);
       const bCell = b.skipped ? `${b.label}: skipped` : `${b.label}: ${figure(b.stats[cmp.metric].median, m.unit)}`;
@@ -117,7 +120,7 @@ export function renderMarkdown(doc) {
   out += "Each ratio is taken rep by rep (rep i of spwire over rep i of the baseline, run back to back), then the median of those; ";
   out += "for throughput higher is better, for latency and memory lower is better. See bench/README.md.\n\n";
   out += `## Against the targets\n\n${summaryTable(doc)}\n`;
-  out += `## Bundle size (from ${doc.size?.source ?? "bench/size.md"})\n\n${sizeTable(doc)}\n`;
+  out += `## Bundle size, from ${doc.size?.source ?? "bench/size.md"}\n\n${sizeTable(doc)}\n`;
   out += "## Every sample\n";
   for (const c of doc.cases) {
     out += `\n### ${c.title} (\`${c.id}\`, ${num(c.seconds, 1)} s)\n\n`;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
@@ -82,6 +83,21 @@ static void dial_to(nng_socket s, const char *url) {
 	die("dial", NNG_ETIMEDOUT);
 }
 
+/* For modes that never read stdin: exit when it closes, so a runner that dies takes us along. */
+static void watch_stdin(void *arg) {
+	(void) arg;
+	char buf[256];
+	while (fread(buf, 1, sizeof buf, stdin) > 0) {
+	}
+	_exit(0);
+}
+
+static void exit_with_stdin(void) {
+	nng_thread *t;
+	int rv = nng_thread_create(&t, watch_stdin, NULL);
+	if (rv != 0) die("thread_create", rv);
+}
+
 /* Block until stdin closes (the runner ends us that way) or says "quit". */
 static void wait_stdin_end(void) {
 	char line[64];
@@ -93,6 +109,7 @@ static void wait_stdin_end(void) {
 static int mode_pull(const char *url, long count) {
 	nng_socket s;
 	int rv;
+	exit_with_stdin();
 	if ((rv = nng_pull0_open(&s)) != 0) die("pull0_open", rv);
 	set_queues(s);
 	listen_on(s, url);
@@ -135,6 +152,7 @@ static int mode_push(const char *url, size_t size, long count) {
 static int mode_rep(const char *url) {
 	nng_socket s;
 	int rv;
+	exit_with_stdin();
 	if ((rv = nng_rep0_open(&s)) != 0) die("rep0_open", rv);
 	set_queues(s);
 	listen_on(s, url);
@@ -153,6 +171,7 @@ static int mode_rep(const char *url) {
 static int mode_req(const char *url, size_t size, long count, long warm) {
 	nng_socket s;
 	int rv;
+	exit_with_stdin();
 	if ((rv = nng_req0_open(&s)) != 0) die("req0_open", rv);
 	set_queues(s);
 	dial_to(s, url);
