@@ -14,23 +14,15 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test, type TestContext } from "node:test";
+import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { startFeed } from "../examples/feed/feed.js";
 import { startGatewayProc, writeConfig, type GatewayProc } from "../test-support/gateway-proc.js";
 import { freePort } from "../test-support/peers.js";
 import { launchChromium } from "./support/browser.js";
-import { dashboardDist, ensureDashboardBuilt, openExamplePage } from "./support/dashboard.js";
+import { dashboardDist, ensureDashboardBuilt, openExamplePage, cleanup } from "./support/dashboard.js";
 
 /** Closes what a test opened, last first, whether it passed or not. */
-function cleanup(t: TestContext): (fn: () => unknown) => void {
-  const fns: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const fn of fns.reverse()) await fn();
-  });
-  return (fn) => fns.push(fn);
-}
-
 describe("the live dashboard across a gateway restart", () => {
   let browser: Browser;
   before(async () => {

@@ -8,22 +8,14 @@
  * wire is checked at both ends.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test, type TestContext } from "node:test";
+import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { metric, startGateway } from "../test-support/gateway.js";
 import { freePort, startPeer, until, waitForPort } from "../test-support/peers.js";
 import { launchChromium } from "./support/browser.js";
-import { dashboardDist, ensureDashboardBuilt, openExamplePage } from "./support/dashboard.js";
+import { dashboardDist, ensureDashboardBuilt, openExamplePage, cleanup } from "./support/dashboard.js";
 
 /** Closes what a test opened, last first, whether it passed or not. */
-function cleanup(t: TestContext): (fn: () => unknown) => void {
-  const fns: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const fn of fns.reverse()) await fn();
-  });
-  return (fn) => fns.push(fn);
-}
-
 /** One table row of the rpc page, as shown. */
 interface Row {
   id: string;

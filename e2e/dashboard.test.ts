@@ -14,27 +14,19 @@
  * dashboard-rpc.test.ts.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test, type TestContext } from "node:test";
+import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { Sub } from "@spwire/node";
 import { startGateway } from "../test-support/gateway.js";
 import { freePort, startPeer, until, waitForPort } from "../test-support/peers.js";
 import { launchChromium } from "./support/browser.js";
-import { dashboardDist, ensureDashboardBuilt, npmStart, openExamplePage, scrape, type ExamplePage, type NpmStart } from "./support/dashboard.js";
+import { dashboardDist, ensureDashboardBuilt, npmStart, openExamplePage, scrape, type ExamplePage, type NpmStart, cleanup } from "./support/dashboard.js";
 
 /** The sample feed's hosts (examples/feed/feed.ts). */
 const HOSTS = ["web-1", "web-2", "db-1"];
 const FAMILIES = ["cpu", "mem", "net", "alerts"];
 
 /** Closes what a test opened, last first, whether it passed or not. */
-function cleanup(t: TestContext): (fn: () => unknown) => void {
-  const fns: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const fn of fns.reverse()) await fn();
-  });
-  return (fn) => fns.push(fn);
-}
-
 /** The series names in a chart's legend (uPlot's first row is the x axis, "Time"). */
 async function legend(page: Page, chart: string): Promise<string[]> {
   return page.locator(`[data-testid="${chart}"] .u-legend .u-series .u-label`).allTextContents();

@@ -20,6 +20,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { TestContext } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { metricIn } from "../../test-support/gateway-proc.js";
 import { until } from "../../test-support/peers.js";
@@ -291,3 +292,13 @@ export async function scrape<K extends string>(
   }
   return out;
 }
+
+/** Runs the functions registered with the returned `add` when test `t` ends, last first. */
+export function cleanup(t: TestContext): (fn: () => unknown) => void {
+  const fns: Array<() => unknown> = [];
+  t.after(async () => {
+    for (const fn of fns.reverse()) await fn();
+  });
+  return (fn) => fns.push(fn);
+}
+
