@@ -97,7 +97,7 @@ export async function createGateway(input: GatewayConfig | GatewayInput, opts: G
       }
     },
     *upstreams() {
-      for (const r of routes.values()) yield { route: r.cfg.path, pipes: r.upstreamPipes, up: r.up };
+      for (const r of routes.values()) yield { route: r.cfg.path, pipes: r.upstreamPipes, up: r.up, traffic: r.upstreamTraffic() };
     },
     *socketDrops() {
       for (const r of routes.values()) for (const [reason, count] of r.socketDrops()) yield { route: r.cfg.path, reason, count };

@@ -96,6 +96,16 @@ const DEFS = {
     labels: ["route"],
     help: "Pipes open to upstream SP peers.",
   },
+  upstream_messages_total: {
+    type: "counter",
+    labels: ["route", "direction"],
+    help: "Messages between the route and its upstream SP peers: direction in = received from them, out = sent to them. A frozen upstream keeps upstream_up at 1; its in count stops rising.",
+  },
+  upstream_bytes_total: {
+    type: "counter",
+    labels: ["route", "direction"],
+    help: "Bytes (SP header + body) between the route and its upstream SP peers: direction in = received from them, out = sent to them.",
+  },
   upstream_up: {
     type: "gauge",
     labels: ["route"],
@@ -117,12 +127,20 @@ export const METRICS_DOC: ReadonlyArray<{ name: string; type: string; labels: st
   ),
 );
 
+/** Cumulative messages and bytes received from (`in`) and sent to (`out`) a route's upstream peers. */
+export interface UpstreamTraffic {
+  inMessages: number;
+  inBytes: number;
+  outMessages: number;
+  outBytes: number;
+}
+
 /** What the queue and upstream gauges read at scrape time. */
 export interface MetricSources {
   /** One entry per connection (or per route, already summed): entries with the same route are added up. */
   queues(): Iterable<{ route: string; messages: number; bytes: number }>;
   /** One entry per route. */
-  upstreams(): Iterable<{ route: string; pipes: number; up: boolean }>;
+  upstreams(): Iterable<{ route: string; pipes: number; up: boolean; traffic?: UpstreamTraffic }>;
   /** Drops counted inside the route's own sockets (cumulative), added to drops_total under their reasons. */
   socketDrops?(): Iterable<{ route: string; reason: string; count: number }>;
 }
@@ -280,6 +298,17 @@ export class GatewayMetrics {
     metric("upstream_pipes", (put) => {
       for (const u of sources()?.upstreams() ?? []) put({ route: u.route }, u.pipes);
     });
+    const trafficCounter = (name: MetricName, inOf: (t: UpstreamTraffic) => number, outOf: (t: UpstreamTraffic) => number): void =>
+      metric(name, (put) => {
+        for (const u of sources()?.upstreams() ?? []) {
+          const t = u.traffic;
+          if (t === undefined) continue;
+          put({ route: u.route, direction: "in" }, inOf(t));
+          put({ route: u.route, direction: "out" }, outOf(t));
+        }
+      });
+    trafficCounter("upstream_messages_total", (t) => t.inMessages, (t) => t.outMessages);
+    trafficCounter("upstream_bytes_total", (t) => t.inBytes, (t) => t.outBytes);
     metric("upstream_up", (put) => {
       for (const u of sources()?.upstreams() ?? []) put({ route: u.route }, u.up ? 1 : 0);
     });

@@ -40,7 +40,7 @@ import {
   type TransportPipe,
 } from "@spwire/node";
 import type { ClientPipe } from "./client.js";
-import type { GatewayMetrics } from "./metrics.js";
+import type { GatewayMetrics, UpstreamTraffic } from "./metrics.js";
 import type { BrowserProtocol, RouteConfig } from "./types.js";
 
 type SocketCtor = new (config?: SocketConfig) => Socket;
@@ -153,6 +153,8 @@ export class Route {
   #closed = false;
   /** Drops counted by per-connection bridges that are gone, so the totals never go down. */
   #pastDrops = new Map<string, number>();
+  /** Upstream traffic of per-connection bridges already gone (see upstreamTraffic). */
+  #pastTraffic = newTraffic();
 
   constructor(cfg: RouteConfig, deps: RouteDeps) {
     this.cfg = cfg;
@@ -248,6 +250,7 @@ export class Route {
     if (b !== undefined) {
       this.#perConn.delete(c);
       this.#addDrops(this.#pastDrops, b);
+      addTraffic(this.#pastTraffic, b);
       void b.dev.close();
     }
   }
@@ -271,6 +274,19 @@ export class Route {
     if (this.#shared !== undefined) this.#addDrops(m, this.#shared);
     for (const b of this.#perConn.values()) this.#addDrops(m, b);
     return m;
+  }
+
+  /**
+   * Messages and bytes between the route and its upstream peers, read from
+   * the back sockets' own counters (nothing is counted on the hot path).
+   * Cumulative. A frozen upstream keeps its pipe, so `up` says nothing about
+   * it; a feed whose `in` count stops rising does.
+   */
+  upstreamTraffic(): UpstreamTraffic {
+    const t = { ...this.#pastTraffic };
+    if (this.#shared !== undefined) addTraffic(t, this.#shared);
+    for (const b of this.#perConn.values()) addTraffic(t, b);
+    return t;
   }
 
   /** Upstream pipes now (shared mode: the one back socket; per-connection: all of them). */
@@ -301,4 +317,16 @@ export class Route {
     this.#perConn.clear();
     await Promise.all(all.map((b) => b.dev.close()));
   }
+}
+
+function newTraffic(): UpstreamTraffic {
+  return { inMessages: 0, inBytes: 0, outMessages: 0, outBytes: 0 };
+}
+
+function addTraffic(into: UpstreamTraffic, b: Bridge): void {
+  const s = b.back.stats;
+  into.inMessages += s.msgsIn;
+  into.inBytes += s.bytesIn;
+  into.outMessages += s.msgsOut;
+  into.outBytes += s.bytesOut;
 }

@@ -338,6 +338,8 @@ test("upstream frozen (SIGSTOP) with a stalled browser per route: queues stay bo
   await sleep(1000);
   for (const p of POLICIES) {
     assert.equal(await m("upstream_pipes", { route: `/${p}` }), 1, `${p} keeps its upstream pipe`);
+    // What an operator can see: the route's count of messages from its upstream stops rising.
+    assert.equal(await m("upstream_messages_total", { route: `/${p}`, direction: "in" }), n, `${p}: upstream in count while frozen`);
     assert.equal(fast.get(p)!.frames.length, n, `${p}: nothing arrives from a frozen upstream`);
     assert.equal(fast.get(p)!.ws.readyState, fast.get(p)!.ws.OPEN);
   }
@@ -354,6 +356,10 @@ test("upstream frozen (SIGSTOP) with a stalled browser per route: queues stay bo
 
   // Every fast browser got every message, in order.
   await until(() => fastAll(n), `the fast browsers get all ${n}`);
+  for (const p of POLICIES) {
+    assert.equal(await m("upstream_messages_total", { route: `/${p}`, direction: "in" }), n, `${p}: upstream in count`);
+    assert.equal(await m("upstream_messages_total", { route: `/${p}`, direction: "out" }), 0, `${p}: a sub route sends nothing upstream`);
+  }
   for (const f of fast.values()) {
     assert.equal(f.frames.length, n);
     f.frames.forEach((b, i) => assert.equal(seqOf(b), i));

@@ -124,6 +124,30 @@ test("upstream gauges come from upstreams(): pipes, and up as 1 or 0", async () 
   assert.deepEqual(await linesOf(m, "upstream_up"), [`${P}upstream_up{route="/feed"} 1`, `${P}upstream_up{route="/chat"} 0`]);
 });
 
+test("upstream traffic counters come from upstreams(): in and out, messages and bytes; a route without traffic has no series", async () => {
+  const m = new GatewayMetrics({ processMetrics: false });
+  m.setSources({
+    queues: () => [],
+    upstreams: () => [
+      { route: "/feed", pipes: 1, up: true, traffic: { inMessages: 7, inBytes: 700, outMessages: 0, outBytes: 0 } },
+      { route: "/rpc", pipes: 1, up: true, traffic: { inMessages: 3, inBytes: 48, outMessages: 4, outBytes: 64 } },
+      { route: "/chat", pipes: 0, up: false },
+    ],
+  });
+  assert.deepEqual(await linesOf(m, "upstream_messages_total"), [
+    `${P}upstream_messages_total{route="/feed",direction="in"} 7`,
+    `${P}upstream_messages_total{route="/feed",direction="out"} 0`,
+    `${P}upstream_messages_total{route="/rpc",direction="in"} 3`,
+    `${P}upstream_messages_total{route="/rpc",direction="out"} 4`,
+  ]);
+  assert.deepEqual(await linesOf(m, "upstream_bytes_total"), [
+    `${P}upstream_bytes_total{route="/feed",direction="in"} 700`,
+    `${P}upstream_bytes_total{route="/feed",direction="out"} 0`,
+    `${P}upstream_bytes_total{route="/rpc",direction="in"} 48`,
+    `${P}upstream_bytes_total{route="/rpc",direction="out"} 64`,
+  ]);
+});
+
 test("addRoute() starts a route's series at zero", async () => {
   const m = new GatewayMetrics({ processMetrics: false });
   m.addRoute("/feed");
@@ -168,7 +192,7 @@ test("process metrics go into the instance's registry with the prefix, and only 
 test("every metric has HELP and TYPE as METRICS_DOC says", async () => {
   const m = new GatewayMetrics({ processMetrics: false });
   const text = await m.render();
-  assert.equal(METRICS_DOC.length, 14);
+  assert.equal(METRICS_DOC.length, 16);
   for (const d of METRICS_DOC) {
     assert.ok(d.name.startsWith(P), d.name);
     assert.ok(text.includes(`# HELP ${d.name} ${d.help}\n`), `HELP of ${d.name}`);
@@ -197,6 +221,8 @@ test("every metric has HELP and TYPE as METRICS_DOC says", async () => {
       queue_messages: "gauge route",
       queue_bytes: "gauge route",
       upstream_pipes: "gauge route",
+      upstream_messages_total: "counter route, direction",
+      upstream_bytes_total: "counter route, direction",
       upstream_up: "gauge route",
     },
   );
