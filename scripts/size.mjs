@@ -16,6 +16,9 @@
  *                                      and that README.md and bench/size.md show this table
  *   node scripts/size.mjs --write      the same, and rewrite the README block and bench/size.md
  *   node scripts/size.mjs --dist DIR   measure the browser build in DIR instead of dist/
+ *   node scripts/size.mjs --breakdown  only print where the bytes of the Sub page and of
+ *                                      every-protocol bundle come from, module by module
+ *                                      (minified bytes each module leaves in the output)
  *
  * Exit code 1 when a page is over its CI guard, when dist/spwire.js has a
  * top-level side effect (a bare import of it must bundle to nothing), or
@@ -36,11 +39,12 @@ const END = "<!-- size:end -->";
 
 const argv = process.argv.slice(2);
 const write = argv.includes("--write");
+const breakdown = argv.includes("--breakdown");
 const distArg = argv.indexOf("--dist");
 const dist = resolve(root, distArg >= 0 ? argv[distArg + 1] ?? "" : "dist");
 for (const a of argv) {
-  if (a !== "--write" && a !== "--dist" && argv[argv.indexOf(a) - 1] !== "--dist") {
-    fail(`unknown argument ${JSON.stringify(a)}; usage: node scripts/size.mjs [--write] [--dist DIR]`);
+  if (a !== "--write" && a !== "--breakdown" && a !== "--dist" && argv[argv.indexOf(a) - 1] !== "--dist") {
+    fail(`unknown argument ${JSON.stringify(a)}; usage: node scripts/size.mjs [--write] [--breakdown] [--dist DIR]`);
   }
 }
 
@@ -130,6 +134,12 @@ client.connect();
   },
 ];
 
+if (breakdown) {
+  await printBreakdown("the Sub page", SUB_PAGE("@spwire/core"), "esm");
+  await printBreakdown("every protocol (what dist/spwire.iife.js holds)", `export * from "@spwire/core";\n`, "iife");
+  process.exit(0);
+}
+
 checkBuilt();
 const problems = [];
 const rows = [];
@@ -187,6 +197,25 @@ async function bundle(code, what) {
     fail(`cannot bundle ${what}: ${err.errors?.map((e) => e.text).join("; ") ?? err.message}`);
   }
   return Buffer.from(r.outputFiles[0].contents);
+}
+
+/** Bytes each module leaves in a page's minified bundle, largest first, and the page's totals. */
+async function printBreakdown(what, code, format) {
+  const r = await build({
+    ...ESBUILD,
+    format,
+    globalName: format === "iife" ? "spwire" : undefined,
+    metafile: true,
+    stdin: { contents: code, resolveDir: root, sourcefile: "page.js", loader: "js" },
+  });
+  const out = r.outputFiles[0].contents;
+  const inputs = Object.entries(Object.values(r.metafile.outputs)[0].inputs).sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput);
+  console.log(`\n${what}: ${fmt(out.length)} bytes min, ${fmt(gzipSync(out, { level: 9 }).length)} min+gz\n`);
+  console.log("| module | bytes min | share |\n|---|--:|--:|");
+  for (const [file, v] of inputs) {
+    if (v.bytesInOutput === 0) continue;
+    console.log(`| ${file} | ${fmt(v.bytesInOutput)} | ${((100 * v.bytesInOutput) / out.length).toFixed(1)}% |`);
+  }
 }
 
 /** The browser build this run measures must exist. */
