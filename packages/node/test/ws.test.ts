@@ -375,6 +375,36 @@ test("local close of an accepted pipe reports no error and the peer sees 1000", 
   assert.equal(a.code(), 1000);
 });
 
+test("an accepted pipe's own frames (sent past ws.send) arrive whole at every length boundary, in order with ws's pongs and its Close", async () => {
+  const L = await ourListener("ws://127.0.0.1:0/sp", topts(protocols.rep));
+  const a = await client(L.l.url, REP);
+  await until(() => L.accepted.length === 1, "pipe accepted");
+  const pongs: Buffer[] = [];
+  a.ws.on("pong", (d: Buffer) => pongs.push(d));
+  // 7-bit, 16-bit and 64-bit lengths and their edges; 16 KiB is where header and payload stop being one Buffer.
+  const sizes = [0, 1, 125, 126, 127, 16_384, 16_385, 65_535, 65_536, 65_537, 1 << 20];
+  const sent = sizes.map((n, i) => Uint8Array.from({ length: n }, (_, j) => (i * 31 + j * 7) & 0xff));
+  for (const [i, m] of sent.entries()) {
+    L.accepted[0]!.pipe.write([m]);
+    // The server answers a ping between our frames: its pong must come out between them, whole.
+    a.ws.ping(Buffer.from([i]));
+  }
+  // The same parts array to the pipe twice (what a PUB does for each of its pipes) is sent twice.
+  const twice = [bytes("again")];
+  L.accepted[0]!.pipe.write(twice);
+  L.accepted[0]!.pipe.write(twice);
+  await until(() => a.msgs.length === sizes.length + 2 && pongs.length === sizes.length, "every message and pong");
+  L.accepted[0]!.pipe.close();
+  await until(() => a.code() !== undefined, "the Close frame after the data");
+  assert.deepEqual(
+    a.msgs.map((m) => m.length),
+    [...sizes, 5, 5],
+  );
+  for (const [i, m] of sent.entries()) assert.equal(Buffer.compare(a.msgs[i]!, Buffer.from(m)), 0, `message ${i} (${sizes[i]} bytes)`);
+  assert.deepEqual(pongs.map((p) => p[0]), sizes.map((_, i) => i));
+  assert.equal(a.code(), 1000);
+});
+
 test("peer Close 1000 reports ECONNSHUT with the code in the message", async () => {
   const L = await ourListener("ws://127.0.0.1:0/sp", topts(protocols.rep));
   const a = await client(L.l.url, REP);

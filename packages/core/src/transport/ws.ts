@@ -101,11 +101,49 @@ export interface WsPipeIo {
   /** The bytes as the WebSocket sends them without a conversion of its own (Node: a Buffer). */
   wire?(data: Uint8Array): Uint8Array;
   /**
+   * Sends one binary message instead of `ws.send`. Node frames a server's
+   * message once (an unmasked frame is the same bytes for every connection)
+   * and writes that frame to each connection's socket, where `ws.send` would
+   * frame it, and issue two stream writes, per connection.
+   */
+  send?(data: Uint8Array): void;
+  /**
    * Watches what the runtime sees below the WebSocket API and calls `fail`
-   * when the peer misbehaves there (Node: a frame trickled in tiny reads,
-   * which the `ws` package holds at ~200 bytes of bookkeeping per read).
+   * when the peer misbehaves there.
    */
   watch?(fail: (err: SPError) => void): void;
+  /**
+   * Delivers the WebSocket's message, error and close events to `sink`
+   * through the runtime's own event API, until the close; the pipe then adds
+   * no listeners of its own. Node gives it: the `ws` package wraps every
+   * `addEventListener` listener in a closure of its own and makes an event
+   * object per message, which a gateway holding thousands of idle
+   * connections pays for in memory and every receiver in time. A runtime
+   * that also watches below the WebSocket API (Node: a frame trickled in tiny
+   * reads) reports through `sink.wsFail`.
+   */
+  listen?(sink: WsEventSink): void;
+}
+
+/**
+ * What a WsPipe hears from its WebSocket when the runtime delivers the events
+ * itself ({@link WsPipeIo.listen}). WsPipe is the only implementation.
+ */
+export interface WsEventSink {
+  /** A message: bytes (ArrayBuffer, Uint8Array, Buffer), or a string for a text frame. */
+  wsMessage(data: unknown): void;
+  /** The error event's detail: what `wsErrorDetail` reads (`error.code`, `message`). */
+  wsError(ev: unknown): void;
+  wsClose(ev: WsCloseEventLike): void;
+  /** The peer misbehaved below the WebSocket API: close with 1008. */
+  wsFail(err: SPError): void;
+}
+
+/** The addEventListener listeners of a pipe without io.listen. */
+interface WsListeners {
+  message: (ev: WsMessageEventLike) => void;
+  error: (ev: unknown) => void;
+  close: (ev: WsCloseEventLike) => void;
 }
 
 /**
@@ -256,6 +294,12 @@ export class WsPipe implements TransportPipe {
   #io: WsPipeIo | undefined;
   /** A drain wait (timer or io.onDrain) is pending. */
   #waiting = false;
+  /**
+   * The listeners given to addEventListener, kept for their removal at close;
+   * undefined when the runtime delivers the events itself (io.listen). Made
+   * per pipe only then: an idle connection holds no other closure.
+   */
+  #listeners: WsListeners | undefined;
 
   constructor(ws: WebSocketLike, opts: WsPipeOptions) {
     if (ws.readyState === CONNECTING) {
@@ -266,13 +310,24 @@ export class WsPipe implements TransportPipe {
     this.remoteAddress = opts.remoteAddress;
     this.#maxSize = opts.recvMaxSize;
     this.#hwm = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    this.#io = opts.io;
-    opts.io?.watch?.((err) => this.#fail(1008, "policy violation", err));
+    const io = opts.io;
+    this.#io = io;
+    io?.watch?.((err) => this.wsFail(err));
     // A Blob cannot be read synchronously; keep whatever byte type the socket already delivers.
     if (ws.binaryType !== "arraybuffer" && ws.binaryType !== "nodebuffer") ws.binaryType = "arraybuffer";
-    ws.addEventListener("message", this.#onMessage);
-    ws.addEventListener("error", this.#onError);
-    ws.addEventListener("close", this.#onClose);
+    if (io?.listen !== undefined) {
+      io.listen(this);
+    } else {
+      const l: WsListeners = {
+        message: (ev) => this.wsMessage(ev.data),
+        error: (ev) => this.wsError(ev),
+        close: (ev) => this.wsClose(ev),
+      };
+      this.#listeners = l;
+      ws.addEventListener("message", l.message);
+      ws.addEventListener("error", l.error);
+      ws.addEventListener("close", l.close);
+    }
     if (ws.readyState !== OPEN) this.#end(this.#error("ECONNRESET", "the WebSocket closed before the pipe started"));
   }
 
@@ -289,8 +344,12 @@ export class WsPipe implements TransportPipe {
         lastData = io?.wire === undefined ? joined : io.wire(joined);
         lastParts = parts;
       }
-      io?.batch();
-      this.#ws.send(lastData);
+      if (io === undefined) this.#ws.send(lastData);
+      else {
+        io.batch();
+        if (io.send !== undefined) io.send(lastData);
+        else this.#ws.send(lastData);
+      }
     } catch (err) {
       // Only a WebSocket that is not open throws here; the close event may not have reached us yet.
       this.#end(this.#error("ECONNRESET", `send failed: ${String(err)}`, err));
@@ -309,8 +368,9 @@ export class WsPipe implements TransportPipe {
   #waitDrain(): void {
     if (this.#waiting) return;
     this.#waiting = true;
-    if (this.#io !== undefined) this.#io.onDrain(this.#poll);
-    else this.#pollTimer = setTimeout(this.#poll, DRAIN_POLL_MS);
+    // A closure per wait, not a field: only a blocked pipe needs one.
+    if (this.#io !== undefined) this.#io.onDrain(() => this.#poll());
+    else this.#pollTimer = setTimeout(() => this.#poll(), DRAIN_POLL_MS);
   }
 
   pause(): void {
@@ -333,41 +393,53 @@ export class WsPipe implements TransportPipe {
     closeWith(this.#ws, 1000);
   }
 
-  #poll = (): void => {
+  #poll(): void {
     this.#pollTimer = undefined;
     this.#waiting = false;
     if (this.#in.ended) return;
     if (this.#backlog() >= this.#hwm) this.#waitDrain();
     else this.#in.handler?.drain();
-  };
+  }
 
-  #onMessage = (ev: WsMessageEventLike): void => {
+  /** @internal A message event's data (see {@link WsEventSink}). */
+  wsMessage(data: unknown): void {
     if (this.#in.ended) return;
-    const m = bytesOf(ev.data);
+    const m = bytesOf(data);
     if (m === undefined) {
       // nng 1.5.2 closes with 1003 on any text frame, even valid UTF-8; do the same.
-      const what = typeof ev.data === "string" ? "a text frame" : `a ${tag(ev.data)}`;
+      const what = typeof data === "string" ? "a text frame" : `a ${tag(data)}`;
       this.#fail(1003, "SP messages are binary", this.#error("EPROTO", `peer sent ${what}; SP messages are binary frames`));
     } else if (this.#maxSize > 0 && m.byteLength > this.#maxSize) {
       this.#fail(1009, "message too large", this.#error("EMSGSIZE", `message of ${m.byteLength} bytes exceeds recvMaxSize ${this.#maxSize}`));
     } else {
       this.#in.receive(m);
     }
-  };
+  }
 
-  #onError = (ev: unknown): void => {
+  /** @internal */
+  wsError(ev: unknown): void {
     // Remembered, not reported: the close event always follows and says how the pipe ended.
     this.#failure ??= ev;
-  };
+  }
 
-  #onClose = (ev: WsCloseEventLike): void => {
-    const ws = this.#ws;
-    ws.removeEventListener("message", this.#onMessage);
-    ws.removeEventListener("error", this.#onError);
-    ws.removeEventListener("close", this.#onClose);
+  /** @internal */
+  wsClose(ev: WsCloseEventLike): void {
+    const l = this.#listeners;
+    if (l !== undefined) {
+      const ws = this.#ws;
+      ws.removeEventListener("message", l.message);
+      ws.removeEventListener("error", l.error);
+      ws.removeEventListener("close", l.close);
+      this.#listeners = undefined;
+    }
     // Once ended (a local close, bad bytes) the close event adds nothing; #end already stopped the poll.
     if (!this.#in.ended) this.#end(errorForClose(ev, this.#failure, this.remoteAddress));
-  };
+  }
+
+  /** @internal */
+  wsFail(err: SPError): void {
+    this.#fail(1008, "policy violation", err);
+  }
 
   #error(code: ErrorCode, msg: string, cause?: unknown): SPError {
     return new SPError(code, `${this.remoteAddress}: ${msg}`, cause === undefined ? undefined : { cause });

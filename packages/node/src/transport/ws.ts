@@ -186,12 +186,17 @@ function onConnection(sh: Shared, socket: NetSocket): void {
   });
 }
 
+/** Module-level, not a closure: one would hold onUpgrade's scope for the life of the connection. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function onUpgrade(sh: Shared, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const conn = sh.conns.get(socket as NetSocket);
   const remote = conn?.remote ?? addressOf(req.socket, sh.scheme);
   // Node removed its own error handling from an upgrade socket; a peer that
   // resets while we write a refusal must not become an uncaught 'error'.
-  socket.on("error", () => socket.destroy());
+  socket.on("error", destroyOnError);
   const path = normalizePath(req.url ?? "/");
   const route = sh.routes.get(path);
   if (route === undefined) {
@@ -417,9 +422,10 @@ async function listen(
  * A peer that sends a frame a few bytes per read makes the `ws` package hold
  * each read as its own Buffer, ~200 bytes of bookkeeping each, until the
  * message completes: a 1 MiB frame trickled a byte at a time would cost
- * ~200 MB. After TRICKLE_READS reads without a complete message (or a ping
- * or pong), reads that average under TRICKLE_AVG_BYTES end the pipe. Real
- * peers send frames in reads of a segment or more.
+ * ~200 MB. Once the `ws` receiver holds TRICKLE_READS parts (reads of an
+ * unfinished frame, fragments of an unfinished message) averaging under
+ * TRICKLE_AVG_BYTES, the pipe ends. Real peers send frames in reads of a
+ * segment or more.
  */
 const TRICKLE_READS = 64;
 const TRICKLE_AVG_BYTES = 256;
@@ -429,67 +435,248 @@ const BATCH_BYTES = 64 * 1024;
 /** How often a blocked pipe looks again when the socket will not emit `drain`. */
 const DRAIN_RETRY_MS = 10;
 
+type WsEventSink = Parameters<NonNullable<WsPipeIo["listen"]>>[0];
+
+/** The `ws` package's receiver fields the trickle check reads (ws 8). */
+interface WsReceiverState {
+  _buffers: unknown[];
+  _bufferedBytes: number;
+  _fragments: unknown[];
+  _messageLength: number;
+}
+
+/**
+ * The pipe a `ws` WebSocket reports to, and the WebSocket a socket's reads
+ * belong to. Kept on the objects themselves so that one set of module-level
+ * listeners (`this` is the emitter) serves every connection: a gateway holds
+ * thousands of idle ones, and a closure per listener per connection added up.
+ */
+const kSink = Symbol("spwire.wsSink");
+const kWs = Symbol("spwire.ws");
+
+/** The `ws` package's Sender fields that say it has nothing of its own waiting (ws 8). */
+interface WsSenderState {
+  _state: number;
+  _queue: unknown[];
+  _bufferedBytes: number;
+  _firstFragment: boolean;
+}
+
+type SinkWs = WebSocket & {
+  [kSink]?: WsEventSink | undefined;
+  _isServer?: boolean;
+  _extensions?: Record<string, unknown>;
+  _sender?: Partial<WsSenderState> | null;
+  _receiver?: Partial<WsReceiverState>;
+  _closeFrameReceived?: boolean;
+  _closeFrameSent?: boolean;
+};
+type WatchedSocket = Duplex & { [kWs]?: SinkWs | undefined };
+
+function onWsMessage(this: SinkWs, data: unknown, isBinary: boolean): void {
+  // A text frame reaches the pipe as a string, as through the WHATWG API, and is refused there.
+  this[kSink]?.wsMessage(isBinary ? data : String(data));
+}
+
+function onWsError(this: SinkWs, error: Error): void {
+  // The fields of the `ws` package's ErrorEvent that the pipe reads and reports as the close's cause.
+  this[kSink]?.wsError({ type: "error", error, message: error.message });
+}
+
+function onWsClose(this: SinkWs, code: number, reason: Buffer): void {
+  const sink = this[kSink];
+  this[kSink] = undefined;
+  this.off("message", onWsMessage);
+  this.off("error", onWsError);
+  this.off("close", onWsClose);
+  const sock = (this as { _socket?: WatchedSocket | null })._socket;
+  if (sock) {
+    sock.off("data", onSockData);
+    sock[kWs] = undefined;
+  }
+  sink?.wsClose({ code, reason: reason.toString(), wasClean: this._closeFrameReceived === true && this._closeFrameSent === true });
+}
+
+/** Registered after the `ws` package's own `data` listener: the receiver has taken the read already. */
+function onSockData(this: WatchedSocket): void {
+  const ws = this[kWs];
+  const r = ws?._receiver as WsReceiverState | undefined;
+  if (r === undefined) return;
+  const parts = r._buffers.length + r._fragments.length;
+  if (parts < TRICKLE_READS) return;
+  const bytes = r._bufferedBytes + r._messageLength;
+  if (bytes >= parts * TRICKLE_AVG_BYTES) return;
+  ws![kSink]?.wsFail(new SPError("EPROTO", `peer sent ${bytes} bytes in ${parts} reads without completing a message (a trickled frame)`));
+  // Close at once: a graceful close would keep reading (and holding) until the peer answers.
+  this.destroy();
+}
+
+/** The receiver exposes what the trickle check reads (the `ws` package's internals; checked once per pipe). */
+function watchable(ws: SinkWs): boolean {
+  const r = ws._receiver;
+  return r !== undefined && Array.isArray(r._buffers) && Array.isArray(r._fragments) && typeof r._bufferedBytes === "number" && typeof r._messageLength === "number";
+}
+
+/**
+ * The frame of the last message sent directly, by its payload: a PUB (the
+ * gateway's fan-out) sends one payload to every pipe in turn, so the frame is
+ * built once per message, not once per connection.
+ */
+let framedData: Uint8Array | undefined;
+let framed: Buffer = Buffer.alloc(0);
+/** Messages up to this size go out as one Buffer, header and payload copied together; larger ones as two writes. */
+const FRAME_COPY_MAX = 16 * 1024;
+
+/** An unmasked binary frame's header (RFC 6455 5.2): FIN + opcode 2, then a 7-, 16- or 64-bit length. */
+function frameHead(len: number, extra: number): Buffer {
+  const size = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const b = Buffer.allocUnsafe(size + extra);
+  b[0] = 0x82;
+  if (len < 126) {
+    b[1] = len;
+  } else if (len < 65536) {
+    b[1] = 126;
+    b.writeUInt16BE(len, 2);
+  } else {
+    b[1] = 127;
+    b.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+    b.writeUInt32BE(len >>> 0, 6);
+  }
+  return b;
+}
+
+/** The frame of `data`: header and payload in one Buffer when small, else the header alone. */
+function frameOf(data: Uint8Array): Buffer {
+  if (data === framedData) return framed;
+  const len = data.byteLength;
+  if (len <= FRAME_COPY_MAX) {
+    const b = frameHead(len, len);
+    b.set(data, b.length - len);
+    framed = b;
+  } else {
+    framed = frameHead(len, 0);
+  }
+  framedData = data;
+  return framed;
+}
+
+/**
+ * Whether a message may bypass `ws.send` and go to the socket as a frame of
+ * ours: only on a server's open WebSocket (a client must mask every frame)
+ * without permessage-deflate, while the `ws` package's sender has nothing
+ * queued of its own and is not inside a fragmented message. Anything `ws`
+ * writes later (a pong, its Close frame) then follows ours on the socket,
+ * as it would have after `ws.send`, and ws's bufferedAmount still counts our
+ * bytes (it reads the socket's buffer).
+ */
+function direct(ws: SinkWs): boolean {
+  const s = ws._sender;
+  return ws.readyState === 1 && s != null && s._state === 0 && s._queue!.length === 0 && s._bufferedBytes === 0 && s._firstFragment === true;
+}
+
 /**
  * Write help for a WsPipe over a `ws` package WebSocket, from its TCP (or
  * TLS) socket: the sends of one tick leave in one writev (the socket is
  * corked until the next tick, or until BATCH_BYTES wait), and a blocked pipe
  * waits for the socket's `drain` instead of polling. `_socket` is the `ws`
- * package's own field, set once the connection is open; without it the pipe
- * works as in a browser.
+ * package's own field, set once the connection is open.
+ */
+class NodeWsIo implements WsPipeIo {
+  #ws: SinkWs;
+  #sock: Duplex;
+  #corked = false;
+  /** What the socket still held when this batch began: the backlog while corked. */
+  #base = 0;
+  /** Its frames may be our own (see direct()): a server WebSocket, no extension negotiated, a sender as ws 8 has it. */
+  #own: boolean;
+
+  constructor(ws: SinkWs, sock: Duplex) {
+    this.#ws = ws;
+    this.#sock = sock;
+    const s = ws._sender;
+    this.#own =
+      ws._isServer === true &&
+      ws._extensions !== undefined &&
+      Object.keys(ws._extensions).length === 0 &&
+      s != null &&
+      typeof s._state === "number" &&
+      Array.isArray(s._queue) &&
+      typeof s._bufferedBytes === "number" &&
+      typeof s._firstFragment === "boolean";
+  }
+
+  send(data: Uint8Array): void {
+    const ws = this.#ws;
+    if (!this.#own || !direct(ws)) {
+      ws.send(data);
+      return;
+    }
+    const f = frameOf(data);
+    const sock = this.#sock;
+    if (data.byteLength <= FRAME_COPY_MAX) sock.write(f);
+    else {
+      // A large message: header and payload as two writes (the socket is corked by batch(): one writev).
+      sock.write(f);
+      sock.write(data);
+    }
+  }
+
+  static #uncork(io: NodeWsIo): void {
+    io.#corked = false;
+    io.#sock.uncork();
+  }
+
+  batch(): void {
+    const sock = this.#sock;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#base = sock.writableLength;
+      sock.cork();
+      process.nextTick(NodeWsIo.#uncork, this);
+    } else if (sock.writableLength - this.#base >= BATCH_BYTES) {
+      sock.uncork();
+      this.#base = sock.writableLength;
+      sock.cork();
+    }
+  }
+
+  backlog(): number {
+    return this.#corked ? this.#base : this.#sock.writableLength;
+  }
+
+  /** A Buffer view: the `ws` package would otherwise make one for every send of it. */
+  wire(d: Uint8Array): Uint8Array {
+    return Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+  }
+
+  listen(sink: WsEventSink): void {
+    const ws = this.#ws;
+    ws[kSink] = sink;
+    ws.on("message", onWsMessage);
+    ws.on("error", onWsError);
+    ws.on("close", onWsClose);
+    if (!watchable(ws)) return;
+    const sock = this.#sock as WatchedSocket;
+    sock[kWs] = ws;
+    sock.on("data", onSockData);
+  }
+
+  onDrain(fn: () => void): void {
+    // `drain` follows only a write that found the stream's own 16 KiB buffer full.
+    if (this.#sock.writableNeedDrain) this.#sock.once("drain", fn);
+    else setTimeout(fn, DRAIN_RETRY_MS);
+  }
+}
+
+/**
+ * Write help (and event delivery) for a WsPipe over an open `ws` package
+ * WebSocket; undefined when it has no TCP socket, and the pipe then works as
+ * in a browser.
  */
 export function wsPipeIo(ws: WebSocketLike): WsPipeIo | undefined {
   const sock = (ws as { _socket?: unknown })._socket as Duplex | undefined;
-  if (sock === undefined || typeof sock.cork !== "function") return undefined;
-  let corked = false;
-  /** What the socket still held when this batch began: the backlog while corked. */
-  let base = 0;
-  const uncork = (): void => {
-    corked = false;
-    sock.uncork();
-  };
-  return {
-    batch() {
-      if (!corked) {
-        corked = true;
-        base = sock.writableLength;
-        sock.cork();
-        process.nextTick(uncork);
-      } else if (sock.writableLength - base >= BATCH_BYTES) {
-        sock.uncork();
-        base = sock.writableLength;
-        sock.cork();
-      }
-    },
-    backlog: () => (corked ? base : sock.writableLength),
-    // A Buffer view: the `ws` package would otherwise make one for every send of it.
-    wire: (d) => (Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength)),
-    watch(fail) {
-      const w = ws as unknown as WebSocket;
-      let reads = 0;
-      let bytes = 0;
-      const progress = (): void => {
-        reads = 0;
-        bytes = 0;
-      };
-      // Registered after the ws package's own listener: a read that completes a message resets first.
-      sock.on("data", (chunk: Uint8Array) => {
-        reads++;
-        bytes += chunk.length;
-        if (reads < TRICKLE_READS || bytes >= reads * TRICKLE_AVG_BYTES) return;
-        fail(new SPError("EPROTO", `peer sent ${bytes} bytes in ${reads} reads without completing a message (a trickled frame)`));
-        // Close at once: a graceful close would keep reading (and holding) until the peer answers.
-        sock.destroy();
-      });
-      w.on("message", progress);
-      w.on("ping", progress);
-      w.on("pong", progress);
-    },
-    onDrain(fn) {
-      // `drain` follows only a write that found the stream's own 16 KiB buffer full.
-      if (sock.writableNeedDrain) sock.once("drain", fn);
-      else setTimeout(fn, DRAIN_RETRY_MS);
-    },
-  };
+  if (sock === undefined || sock === null || typeof sock.cork !== "function") return undefined;
+  return new NodeWsIo(ws as SinkWs, sock);
 }
 
 /** TLS settings of wss dials in progress, by their options object (core's dialer hands the factory that same object). */
