@@ -75,6 +75,8 @@ function sizeOf(parts: readonly Uint8Array[]): number {
 
 export interface ClientPipeOptions {
   ws: WebSocket;
+  /** The address its connection counts against in the per-IP limit. */
+  ip: string;
   route: RouteConfig;
   identity: Identity;
   /** The client's own subscriptions from the URL; undefined = it declared none (a plain nng SUB): everything it may read. */
@@ -87,7 +89,40 @@ export interface ClientPipeOptions {
   remoteAddress: string;
   metrics: GatewayMetrics;
   /** Log a dropped connection or a policy event. */
-  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  log: ClientLog;
+  /**
+   * Called once when the WebSocket has closed, with its close code. One
+   * function for every connection (the server's), not a closure per connection.
+   */
+  onClose: (c: ClientPipe, code: number) => void;
+}
+
+interface ClientLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/**
+ * The ClientPipe a `ws` WebSocket belongs to, on the WebSocket itself, so that
+ * the module-level listeners below (`this` is the WebSocket) serve every
+ * connection: a closure per listener per idle connection added up.
+ */
+const kClient = Symbol("spwire.client");
+type ClientWs = WebSocket & { [kClient]?: ClientPipe };
+
+function onPong(this: ClientWs): void {
+  const c = this[kClient];
+  if (c !== undefined) c.lastSeen = Date.now();
+}
+
+function onError(this: ClientWs, err: Error): void {
+  this[kClient]?.socketError(err);
+}
+
+function onClose(this: ClientWs, code: number): void {
+  const c = this[kClient];
+  if (c !== undefined) c.wsClosed(code);
 }
 
 export class ClientPipe implements TransportPipe {
@@ -96,13 +131,20 @@ export class ClientPipe implements TransportPipe {
   readonly ws: WebSocket;
   readonly route: RouteConfig;
   readonly identity: Identity;
+  /** Its slot in the per-IP limit. */
+  readonly ip: string;
   /** When the browser last sent anything (a message or a pong), for the idle timeout. */
   lastSeen = Date.now();
   /** Why the gateway closed it (metrics label), once it did. */
   closeLabel: string | undefined;
 
   #inner: WsPipe;
-  #o: ClientPipeOptions;
+  #subs: readonly Uint8Array[] | undefined;
+  #read: readonly Uint8Array[];
+  #publish: readonly Uint8Array[];
+  #metrics: GatewayMetrics;
+  #log: ClientLog;
+  #onClose: (c: ClientPipe, code: number) => void;
   #filterDown: boolean;
   #prefixLen: number;
   #offset: number;
@@ -111,7 +153,8 @@ export class ClientPipe implements TransportPipe {
   #blocked = false;
   #queue: Queued[] = [];
   #queuedBytes = 0;
-  #byKey = new Map<string, Queued>();
+  /** Queued entries by topic, for the "latest" policy only; made when first needed. */
+  #byKey: Map<string, Queued> | undefined;
   #handler: TransportPipeHandler | undefined;
   #tokens: number;
   #refilled = Date.now();
@@ -119,7 +162,13 @@ export class ClientPipe implements TransportPipe {
   #delimiter: number;
 
   constructor(o: ClientPipeOptions) {
-    this.#o = o;
+    this.#subs = o.subscriptions;
+    this.#read = o.read;
+    this.#publish = o.publish;
+    this.#metrics = o.metrics;
+    this.#log = o.log;
+    this.#onClose = o.onClose;
+    this.ip = o.ip;
     this.ws = o.ws;
     this.route = o.route;
     this.identity = o.identity;
@@ -144,9 +193,22 @@ export class ClientPipe implements TransportPipe {
       highWaterMark: o.route.queue.socketBytes,
       io: wsPipeIo(o.ws),
     });
-    o.ws.on("pong", () => {
-      this.lastSeen = Date.now();
-    });
+    const ws = o.ws as ClientWs;
+    ws[kClient] = this;
+    ws.on("pong", onPong);
+    ws.on("error", onError);
+    ws.on("close", onClose);
+  }
+
+  /** @internal The WebSocket reported an error (its close follows). */
+  socketError(err: Error): void {
+    this.#log.debug({ route: this.route.path, remote: this.remoteAddress, err: err.message }, "browser socket error");
+  }
+
+  /** @internal The WebSocket closed. */
+  wsClosed(code: number): void {
+    (this.ws as ClientWs)[kClient] = undefined;
+    this.#onClose(this, code);
   }
 
   /** Messages and bytes waiting in this connection's queue (for the queue gauges). */
@@ -164,20 +226,35 @@ export class ClientPipe implements TransportPipe {
 
   start(h: TransportPipeHandler): void {
     this.#handler = h;
-    this.#inner.start({
-      message: (data) => this.#up(data),
-      drain: () => this.#drained(),
-      closed: (err) => {
-        this.#closed = true;
-        // Bad bytes (a text frame, an oversize message, a request without an id ...) ended it: the
-        // metric says "error:<CODE>", not "client". A clean close (ECONNSHUT) or a lost connection
-        // (ECONNRESET, counted as "dropped") is the browser's doing; closeWith() set its own label first.
-        if (err !== undefined && err.code !== "ECONNSHUT" && err.code !== "ECONNRESET") this.closeLabel ??= `error:${err.code}`;
-        // Messages still queued for a browser that is gone are dropped, and counted as such.
-        this.#dropQueue("connection-closed");
-        h.closed(err);
-      },
-    });
+    this.#inner.start(new ClientPipe.#Events(this));
+  }
+
+  /** What the inner WsPipe reports, as an object of one field: closures per connection added up. */
+  static #Events = class implements TransportPipeHandler {
+    readonly c: ClientPipe;
+    constructor(c: ClientPipe) {
+      this.c = c;
+    }
+    message(data: Uint8Array): void {
+      this.c.#up(data);
+    }
+    drain(): void {
+      this.c.#drained();
+    }
+    closed(err?: SPError): void {
+      this.c.#innerClosed(err);
+    }
+  };
+
+  #innerClosed(err: SPError | undefined): void {
+    this.#closed = true;
+    // Bad bytes (a text frame, an oversize message, a request without an id ...) ended it: the
+    // metric says "error:<CODE>", not "client". A clean close (ECONNSHUT) or a lost connection
+    // (ECONNRESET, counted as "dropped") is the browser's doing; closeWith() set its own label first.
+    if (err !== undefined && err.code !== "ECONNSHUT" && err.code !== "ECONNRESET") this.closeLabel ??= `error:${err.code}`;
+    // Messages still queued for a browser that is gone are dropped, and counted as such.
+    this.#dropQueue("connection-closed");
+    this.#handler?.closed(err);
   }
 
   /** Browser -> upstream. */
@@ -190,16 +267,16 @@ export class ClientPipe implements TransportPipe {
       this.#tokens = Math.min(rl.burst, this.#tokens + ((now - this.#refilled) * rl.messages) / 1000);
       this.#refilled = now;
       if (this.#tokens < 1) {
-        this.#o.metrics.dropped(route, "rate-limit");
+        this.#metrics.dropped(route, "rate-limit");
         return;
       }
       this.#tokens -= 1;
     }
-    if (this.#publishCheck && !allowedPrefix(this.#o.publish, data, this.#offset)) {
-      this.#o.metrics.dropped(route, "publish-denied");
+    if (this.#publishCheck && !allowedPrefix(this.#publish, data, this.#offset)) {
+      this.#metrics.dropped(route, "publish-denied");
       return;
     }
-    this.#o.metrics.messages(route, "up", 1, data.length);
+    this.#metrics.messages(route, "up", 1, data.length);
     this.#handler?.message(data);
   }
 
@@ -208,9 +285,9 @@ export class ClientPipe implements TransportPipe {
     if (this.#closed) return true;
     if (this.#filterDown) {
       const h = head(parts, this.#prefixLen);
-      const subs = this.#o.subscriptions;
-      if (!allowedPrefix(this.#o.read, h, this.#offset) || (subs !== undefined && !allowedPrefix(subs, h, this.#offset))) {
-        this.#o.metrics.filtered(this.route.path);
+      const subs = this.#subs;
+      if (!allowedPrefix(this.#read, h, this.#offset) || (subs !== undefined && !allowedPrefix(subs, h, this.#offset))) {
+        this.#metrics.filtered(this.route.path);
         return true;
       }
     }
@@ -227,7 +304,7 @@ export class ClientPipe implements TransportPipe {
   }
 
   #send(parts: readonly Uint8Array[]): void {
-    this.#o.metrics.messages(this.route.path, "down", 1, sizeOf(parts));
+    this.#metrics.messages(this.route.path, "down", 1, sizeOf(parts));
     if (!this.#inner.write(parts)) this.#blocked = true;
   }
 
@@ -250,18 +327,19 @@ export class ClientPipe implements TransportPipe {
     const route = this.route.path;
     if (q.policy === "latest") {
       const key = this.#keyOf(parts);
-      const old = this.#byKey.get(key);
+      const byKey = (this.#byKey ??= new Map());
+      const old = byKey.get(key);
       if (old !== undefined) {
         // Conflation: the newest value of a topic takes the older one's place in line.
         this.#queuedBytes += bytes - old.bytes;
         old.parts = parts;
         old.bytes = bytes;
-        this.#o.metrics.dropped(route, "latest-replaced");
+        this.#metrics.dropped(route, "latest-replaced");
         this.#trimOldest();
         return;
       }
       const e: Queued = { parts, bytes, key };
-      this.#byKey.set(key, e);
+      byKey.set(key, e);
       this.#push(e);
       this.#trimOldest();
       return;
@@ -273,7 +351,7 @@ export class ClientPipe implements TransportPipe {
     }
     switch (q.policy) {
       case "drop-new":
-        this.#o.metrics.dropped(route, "queue-full");
+        this.#metrics.dropped(route, "queue-full");
         return;
       case "drop-old":
         this.#push({ parts, bytes, key: undefined });
@@ -281,8 +359,8 @@ export class ClientPipe implements TransportPipe {
         return;
       case "disconnect": {
         const n = this.#queue.length + 1;
-        this.#o.metrics.dropped(route, "slow-consumer", n);
-        this.#o.log.warn(
+        this.#metrics.dropped(route, "slow-consumer", n);
+        this.#log.warn(
           { route, remote: this.remoteAddress, subject: this.identity.subject, queued: this.#queue.length, queuedBytes: this.#queuedBytes },
           "slow consumer disconnected",
         );
@@ -303,8 +381,8 @@ export class ClientPipe implements TransportPipe {
     while (this.#queue.length > 0 && (this.#queue.length > q.messages || this.#queuedBytes > q.bytes)) {
       const e = this.#queue.shift()!;
       this.#queuedBytes -= e.bytes;
-      if (e.key !== undefined) this.#byKey.delete(e.key);
-      this.#o.metrics.dropped(this.route.path, "drop-old");
+      if (e.key !== undefined) this.#byKey?.delete(e.key);
+      this.#metrics.dropped(this.route.path, "drop-old");
     }
   }
 
@@ -313,17 +391,17 @@ export class ClientPipe implements TransportPipe {
     while (!this.#blocked && this.#queue.length > 0) {
       const e = this.#queue.shift()!;
       this.#queuedBytes -= e.bytes;
-      if (e.key !== undefined) this.#byKey.delete(e.key);
+      if (e.key !== undefined) this.#byKey?.delete(e.key);
       this.#send(e.parts);
     }
     if (!this.#blocked) this.#handler?.drain();
   }
 
   #dropQueue(reason: string): void {
-    if (this.#queue.length > 0) this.#o.metrics.dropped(this.route.path, reason, this.#queue.length);
+    if (this.#queue.length > 0) this.#metrics.dropped(this.route.path, reason, this.#queue.length);
     this.#queue.length = 0;
     this.#queuedBytes = 0;
-    this.#byKey.clear();
+    this.#byKey?.clear();
   }
 
   pause(): void {

@@ -27,6 +27,15 @@ import type { GatewayMetrics } from "./metrics.js";
 import { Route, spName, PEER, type GatewayTransport } from "./route.js";
 import { CLOSE, REFUSALS, type GatewayConfig, type Identity, type RefusalReason } from "./types.js";
 
+/**
+ * An upgrade socket's error listener. Module-level, not a closure: one made
+ * in #onUpgrade would hold that call's whole scope (request, client, limits
+ * bookkeeping) for as long as the connection lives.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function queryOf(url: string | undefined): string {
   const u = url ?? "";
   const q = u.indexOf("?");
@@ -124,7 +133,7 @@ export class GatewayServer {
       const ctx = createSecureContext({ cert: config.tls.cert, key: config.tls.key });
       this.#bound = createNetServer((raw: NetSocket) => {
         const t = new TLSSocket(raw, { isServer: true, secureContext: ctx });
-        t.on("error", () => t.destroy());
+        t.on("error", destroyOnError);
         this.http.emit("connection", t);
       });
     } else {
@@ -235,6 +244,34 @@ export class GatewayServer {
     return this.url;
   }
 
+  /** A browser's WebSocket closed: one function for every connection, so an idle one holds no closure of its own. */
+  #clientClosed = (c: ClientPipe, code: number): void => {
+    this.#release(c.ip);
+    const route = this.#d.routes.get(c.route.path);
+    route?.removed(c);
+    // When the ws package itself failed the connection (a frame over maxPayload), the pipe's
+    // report of why, which sets c.closeLabel, comes a microtask after this event: read it then.
+    queueMicrotask(() => {
+      const reason = c.closeLabel ?? (code === 1006 ? "dropped" : "client");
+      this.#d.metrics.connectionClosed(c.route.path, reason);
+      this.#d.log.info({ route: c.route.path, remote: c.remoteAddress, code, reason }, "browser disconnected");
+    });
+  };
+
+  /** Give back a connection's slot in the limits. */
+  #release(ip: string): void {
+    this.#total--;
+    const n = (this.#perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.#perIp.delete(ip);
+    else this.#perIp.set(ip, n);
+  }
+
+  /** `this` is the socket: one listener for every connection still in its HTTP phase, not a closure each. */
+  #earlyCloseListener = ((server: GatewayServer) =>
+    function (this: Duplex): void {
+      server.#clearDeadline(this);
+    })(this);
+
   #onConnection(s: Duplex): void {
     const ms = this.#d.config.limits.upgradeTimeout;
     const t = setTimeout(() => {
@@ -244,13 +281,15 @@ export class GatewayServer {
       s.destroy();
     }, ms);
     this.#deadlines.set(s, t);
-    s.once("close", () => this.#clearDeadline(s));
+    s.on("close", this.#earlyCloseListener);
   }
 
   #clearDeadline(s: Duplex): void {
     const t = this.#deadlines.get(s);
-    if (t !== undefined) clearTimeout(t);
+    if (t === undefined) return;
+    clearTimeout(t);
     this.#deadlines.delete(s);
+    s.removeListener("close", this.#earlyCloseListener);
   }
 
   /** Complete the upgrade only to close it at once with the refusal's code. */
@@ -267,7 +306,7 @@ export class GatewayServer {
 
   async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     this.#clearDeadline(socket);
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroyOnError);
     const { config, routes, metrics, log, auth } = this.#d;
     const path = normalizeWsPath(req.url ?? "/");
     const route = routes.get(path);
@@ -322,10 +361,7 @@ export class GatewayServer {
     const release = (): void => {
       if (released) return;
       released = true;
-      this.#total--;
-      const n = (this.#perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.#perIp.delete(ip);
-      else this.#perIp.set(ip, n);
+      this.#release(ip);
     };
     // The slot goes with the socket too: ws may still reject the handshake (a bad Sec-WebSocket-Key)
     // without ever opening the WebSocket whose close would release it.
@@ -355,11 +391,11 @@ export class GatewayServer {
     }
     const remote = remoteOf(req, this.#scheme, client);
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      ws.on("error", (err) => log.debug({ route: path, remote, err: err.message }, "browser socket error"));
       let c: ClientPipe;
       try {
         c = new ClientPipe({
           ws,
+          ip,
           route: route.cfg,
           identity,
           subscriptions: subs,
@@ -369,6 +405,7 @@ export class GatewayServer {
           remoteAddress: remote,
           metrics,
           log,
+          onClose: this.#clientClosed,
         });
       } catch (err) {
         release();
@@ -376,19 +413,10 @@ export class GatewayServer {
         log.warn({ route: path, remote, err: String(err) }, "could not start a browser pipe");
         return;
       }
+      // handleUpgrade hands over an open WebSocket: from here its close event (c.wsClosed -> #clientClosed) frees the slot.
+      socket.removeListener("close", release);
       metrics.connectionOpened(path);
       log.info({ route: path, remote, via: client.via, subject: identity.subject, subscriptions: subs?.length }, "browser connected");
-      ws.once("close", (code: number) => {
-        release();
-        route.removed(c);
-        // When the ws package itself failed the connection (a frame over maxPayload), the pipe's
-        // report of why, which sets c.closeLabel, comes a microtask after this event: read it then.
-        queueMicrotask(() => {
-          const reason = c.closeLabel ?? (code === 1006 ? "dropped" : "client");
-          metrics.connectionClosed(path, reason);
-          log.info({ route: path, remote, code, reason }, "browser disconnected");
-        });
-      });
       route.accept(c).catch((err: unknown) => log.warn({ route: path, err: String(err) }, "could not open the upstream for a browser"));
     });
   }
