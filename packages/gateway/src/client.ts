@@ -95,6 +95,8 @@ export interface ClientPipeOptions {
    * function for every connection (the server's), not a closure per connection.
    */
   onClose: (c: ClientPipe, code: number) => void;
+  /** ms the browser has to finish the close handshake once the pipe has ended (limits.closeTimeout). */
+  closeTimeout: number;
 }
 
 interface ClientLog {
@@ -160,6 +162,9 @@ export class ClientPipe implements TransportPipe {
   #refilled = Date.now();
   #closed = false;
   #delimiter: number;
+  #closeTimeout: number;
+  /** Armed while the WebSocket is closing: see #closeUnanswered. */
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(o: ClientPipeOptions) {
     this.#subs = o.subscriptions;
@@ -168,6 +173,7 @@ export class ClientPipe implements TransportPipe {
     this.#metrics = o.metrics;
     this.#log = o.log;
     this.#onClose = o.onClose;
+    this.#closeTimeout = o.closeTimeout;
     this.ip = o.ip;
     this.ws = o.ws;
     this.route = o.route;
@@ -208,6 +214,7 @@ export class ClientPipe implements TransportPipe {
   /** @internal The WebSocket closed. */
   wsClosed(code: number): void {
     (this.ws as ClientWs)[kClient] = undefined;
+    clearTimeout(this.#closeTimer);
     this.#onClose(this, code);
   }
 
@@ -255,6 +262,19 @@ export class ClientPipe implements TransportPipe {
     // Messages still queued for a browser that is gone are dropped, and counted as such.
     this.#dropQueue("connection-closed");
     this.#handler?.closed(err);
+    // The pipe is over, but the connection (and its slot) lasts until the browser finishes the
+    // close handshake, which a broken or hostile one never does: ws alone would wait 30 s.
+    if (this.ws.readyState === this.ws.CLOSING) {
+      this.#closeTimer = setTimeout(ClientPipe.#closeUnanswered, this.#closeTimeout, this);
+      this.#closeTimer.unref?.();
+    }
+  }
+
+  /** The close handshake did not finish within closeTimeout: drop the TCP connection (its close event frees the slot). */
+  static #closeUnanswered(c: ClientPipe): void {
+    if (c.ws.readyState === c.ws.CLOSED) return;
+    c.#log.info({ route: c.route.path, remote: c.remoteAddress, closeTimeout: c.#closeTimeout }, "browser did not finish the close handshake: connection dropped");
+    c.ws.terminate();
   }
 
   /** Browser -> upstream. */

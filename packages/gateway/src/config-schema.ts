@@ -29,6 +29,7 @@ export const CONFIG_DEFAULTS = Object.freeze({
     upgradeTimeout: 10_000,
     pingInterval: 30_000,
     idleTimeout: 75_000,
+    closeTimeout: 5000,
   } satisfies LimitsConfig),
   auth: Object.freeze({ cookie: "spwire_token", queryParam: "token" }),
   jwtClaim: "spwire",
@@ -406,6 +407,7 @@ export const inputSchema = z
         upgradeTimeout: positiveMs().optional(),
         pingInterval: msOrOff().optional(),
         idleTimeout: msOrOff().optional(),
+        closeTimeout: positiveMs().optional(),
       })
       .strict()
       .optional(),

@@ -406,6 +406,7 @@ export class GatewayServer {
           metrics,
           log,
           onClose: this.#clientClosed,
+          closeTimeout: config.limits.closeTimeout,
         });
       } catch (err) {
         release();

@@ -135,6 +135,13 @@ export interface LimitsConfig {
   pingInterval: number;
   /** ms without any frame (pong or message) from a browser before it is closed; 0 = never. */
   idleTimeout: number;
+  /**
+   * ms a browser has to finish the close handshake once its pipe has ended
+   * (answer our Close frame, or close TCP after answering its own); then the
+   * TCP connection is destroyed and its slot freed. The `ws` package alone
+   * would wait 30 s.
+   */
+  closeTimeout: number;
 }
 
 export interface GatewayConfig {

@@ -73,7 +73,7 @@ test("the one-liner's flags resolve to the full default configuration", () => {
     routes: [route("/feed", "sub", "tcp://127.0.0.1:5555"), route("/rpc", "req", "tcp://127.0.0.1:6000")],
     origins: undefined,
     trustProxy: [],
-    limits: { maxConnections: 10000, maxConnectionsPerIp: 256, upgradeTimeout: 10000, pingInterval: 30000, idleTimeout: 75000 },
+    limits: { maxConnections: 10000, maxConnectionsPerIp: 256, upgradeTimeout: 10000, pingInterval: 30000, idleTimeout: 75000, closeTimeout: 5000 },
     auth: { tokens: [], jwt: undefined, cookie: "spwire_token", queryParam: "token" },
     logLevel: "info",
     shutdownTimeout: 5000,
@@ -248,7 +248,7 @@ static: ./public
 origins: [https://dash.example.com]
 logLevel: debug
 shutdownTimeout: 2000
-limits: { maxConnections: 100, maxConnectionsPerIp: 10, upgradeTimeout: 5000, pingInterval: 0, idleTimeout: 0 }
+limits: { maxConnections: 100, maxConnectionsPerIp: 10, upgradeTimeout: 5000, pingInterval: 0, idleTimeout: 0, closeTimeout: 2500 }
 auth:
   cookie: sess
   queryParam: t
@@ -282,7 +282,7 @@ const FULL_JSON = {
   origins: ["https://dash.example.com"],
   logLevel: "debug",
   shutdownTimeout: 2000,
-  limits: { maxConnections: 100, maxConnectionsPerIp: 10, upgradeTimeout: 5000, pingInterval: 0, idleTimeout: 0 },
+  limits: { maxConnections: 100, maxConnectionsPerIp: 10, upgradeTimeout: 5000, pingInterval: 0, idleTimeout: 0, closeTimeout: 2500 },
   auth: {
     cookie: "sess",
     queryParam: "t",
@@ -319,7 +319,7 @@ test("a YAML file and the same JSON file resolve to the same configuration", () 
 
   assert.equal(fromYaml.staticDir, join(d, "public"));
   assert.equal(fromYaml.logLevel, "debug");
-  assert.deepEqual(fromYaml.limits, { maxConnections: 100, maxConnectionsPerIp: 10, upgradeTimeout: 5000, pingInterval: 0, idleTimeout: 0 });
+  assert.deepEqual(fromYaml.limits, { maxConnections: 100, maxConnectionsPerIp: 10, upgradeTimeout: 5000, pingInterval: 0, idleTimeout: 0, closeTimeout: 2500 });
   assert.deepEqual(fromYaml.auth, {
     tokens: [
       { token: "tok-one", subject: "dashboard", rights: { routes: ["/feed"], read: ["public."], publish: [] }, expiresAt: Date.UTC(2027, 0, 1) },

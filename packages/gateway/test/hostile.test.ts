@@ -50,6 +50,7 @@ const MAX_MESSAGE = 64 * KiB;
 const RATE = { messages: 20, burst: 20 };
 const UPGRADE_TIMEOUT = 1500;
 const PER_IP = 8;
+const CLOSE_TIMEOUT = 400;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -127,7 +128,7 @@ before(async () => {
   });
   gw = await startGateway(
     {
-      limits: { upgradeTimeout: UPGRADE_TIMEOUT, maxConnectionsPerIp: PER_IP },
+      limits: { upgradeTimeout: UPGRADE_TIMEOUT, maxConnectionsPerIp: PER_IP, closeTimeout: CLOSE_TIMEOUT },
       routes: [
         { path: "/feed", protocol: "sub", upstream, maxMessageSize: MAX_MESSAGE, queue: QUEUE },
         { path: "/jobs", protocol: "push", upstream: jobs, rateLimit: RATE },
@@ -439,6 +440,33 @@ test("text frames: the connection is closed with 1003 at once, counted as error:
   assert.equal(pipeLine!.level, 40);
   await logLine({ msg: "browser disconnected", route: "/feed", reason: "error:EPROTO", code: 1003 }, log0);
   await goodKeepsReceiving(from);
+});
+
+test("a client that never finishes the close handshake: its TCP connection is dropped at limits.closeTimeout, not ws's 30 s, and its slot is freed", { timeout: 20_000 }, async (t) => {
+  const track = sockets(t);
+  const log0 = logLines.length;
+  const closed0 = await metric(gw, "connections_closed_total", { route: "/feed", reason: "error:EPROTO" });
+  const open0 = await metric(gw, "connections", { route: "/feed" });
+
+  const c = await handUpgraded(track);
+  await metricReaches("connections", { route: "/feed" }, open0 + 1);
+  c.s.write(clientFrame(0x1, Buffer.from("text, to be closed")));
+  const expect = closeFrame(1003, "SP messages are binary");
+  await until(() => c.after().length >= expect.length, "the Close frame");
+  assert.deepEqual(c.after(), expect);
+  // No Close in answer, and the TCP connection kept open: the gateway drops it itself.
+  await c.closed;
+  const [line] = await logLine({ msg: "browser did not finish the close handshake: connection dropped", route: "/feed" }, log0);
+  assert.equal(line!.closeTimeout, CLOSE_TIMEOUT);
+  await metricReaches("connections_closed_total", { route: "/feed", reason: "error:EPROTO" }, closed0 + 1);
+  assert.equal(await metric(gw, "connections", { route: "/feed" }), open0);
+  // Its per-IP slot is free again: PER_IP more connections are accepted.
+  const more = await Promise.all(Array.from({ length: PER_IP - open0 }, () => handUpgraded(track)));
+  assert.equal(more.length, PER_IP - open0);
+  await metricReaches("connections", { route: "/feed" }, PER_IP);
+  for (const m of more) m.s.destroy();
+  for (let i = 0; i < 400 && (await metric(gw, "connections", { route: "/feed" })) !== open0; i++) await sleep(25);
+  assert.equal(await metric(gw, "connections", { route: "/feed" }), open0);
 });
 
 test("oversized frames: a header claiming more than maxMessageSize (64 KiB + 1, 1 GiB, 2^62) is answered 1009 with nothing of its payload sent", async (t) => {
