@@ -52,24 +52,35 @@ export function device(a: Socket, b?: Socket): Device {
 
   async function pump(from: Socket, to: Socket, dir: "ab" | "ba"): Promise<void> {
     const signal = ac.signal;
-    for (;;) {
-      let msg;
-      try {
-        msg = await from.recv({ signal, timeout: Infinity });
-      } catch (err) {
-        // ENOTSUP: this side never receives (PUB, PUSH), so this direction has nothing to carry.
-        if (signal.aborted || isSPError(err, "ECLOSED") || isSPError(err, "ENOTSUP")) return;
-        throw err;
+    // One abort listener for the pump's life, not one per message: stopping ends the wait in progress.
+    const reader = from.reader();
+    const stopReading = (): void => void reader.return!();
+    signal.addEventListener("abort", stopReading, { once: true });
+    const sendOpts = { signal, timeout: Infinity };
+    try {
+      for (;;) {
+        let next;
+        try {
+          next = await reader.next();
+        } catch (err) {
+          // ENOTSUP: this side never receives (PUB, PUSH), so this direction has nothing to carry.
+          if (signal.aborted || isSPError(err, "ECLOSED") || isSPError(err, "ENOTSUP")) return;
+          throw err;
+        }
+        // Done: the socket closed or the device stopped.
+        if (next.done === true) return;
+        try {
+          await to.send(next.value, sendOpts);
+          forwarded[dir]++;
+        } catch (err) {
+          if (signal.aborted || isSPError(err, "ECLOSED")) return;
+          // A message the far side cannot take (a raw header that names no pipe ...) is
+          // that message's problem, not the device's: count it and go on.
+          to.countDrop("device send failed");
+        }
       }
-      try {
-        await to.send(msg, { signal, timeout: Infinity });
-        forwarded[dir]++;
-      } catch (err) {
-        if (signal.aborted || isSPError(err, "ECLOSED")) return;
-        // A message the far side cannot take (a raw header that names no pipe ...) is
-        // that message's problem, not the device's: count it and go on.
-        to.countDrop("device send failed");
-      }
+    } finally {
+      signal.removeEventListener("abort", stopReading);
     }
   }
 

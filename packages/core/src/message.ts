@@ -13,12 +13,14 @@ const EMPTY = /* @__PURE__ */ new Uint8Array(0);
 export type Data = string | Uint8Array | ArrayBuffer | ArrayBufferView | Message;
 
 export class Message {
+  // `declare`: assigned in the constructor only. A class field would make every
+  // construction (one per message received) run a field initialiser as well.
   /** Protocol header bytes (cooked sockets: read-only context such as a REQ id or backtrace). */
-  header: Uint8Array;
+  declare header: Uint8Array;
   /** Application payload. */
-  body: Uint8Array;
+  declare body: Uint8Array;
   /** Id of the pipe the message arrived on (0 when it was made locally). */
-  pipe: number;
+  declare pipe: number;
 
   constructor(body: Uint8Array = EMPTY, header: Uint8Array = EMPTY, pipe = 0) {
     this.body = body;
@@ -89,11 +91,37 @@ export function getU32(b: Uint8Array, off: number): number {
 /** Four bytes holding `v` big-endian. */
 export function u32(v: number): Uint8Array {
   const out = new Uint8Array(4);
-  out[0] = v >>> 24;
-  out[1] = (v >>> 16) & 0xff;
-  out[2] = (v >>> 8) & 0xff;
-  out[3] = v & 0xff;
+  putU32(out, 0, v);
   return out;
+}
+
+/** Write `v` big-endian at `off`. */
+export function putU32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 24;
+  b[off + 1] = (v >>> 16) & 0xff;
+  b[off + 2] = (v >>> 8) & 0xff;
+  b[off + 3] = v & 0xff;
+}
+
+/**
+ * Below this many bytes a message is sent as one part: a second stream write
+ * (tcp) or a join at write time (ws) costs more than copying it once here.
+ */
+const ONE_PART_BELOW = 4096;
+
+/** The parts for a message of one header word `word` and `body` (a copy when small: see ONE_PART_BELOW). */
+export function wordParts(word: number, body: Uint8Array): readonly Uint8Array[] {
+  if (body.length >= ONE_PART_BELOW) return [u32(word), body];
+  const out = new Uint8Array(4 + body.length);
+  putU32(out, 0, word);
+  out.set(body, 4);
+  return [out];
+}
+
+/** The parts for a message of `header` then `body` (joined when small: see ONE_PART_BELOW). */
+export function headerParts(header: Uint8Array, body: Uint8Array): readonly Uint8Array[] {
+  if (header.length === 0) return [body];
+  return header.length + body.length < ONE_PART_BELOW ? [joinParts([header, body])] : [header, body];
 }
 
 export { EMPTY as emptyBytes };

@@ -11,7 +11,7 @@ import { Dialer, type DialOptions, type DialerHost } from "./dialer.js";
 import { SPError, closedError, isSPError } from "./errors.js";
 import { Emitter, bump, consoleLogger, type Logger } from "./log.js";
 import { Message, type Data } from "./message.js";
-import { waitFor, Queue, type Settle } from "./op.js";
+import { Op, Queue } from "./op.js";
 import { resolveOptions, checkTime, type ResolvedOptions, type SocketOptions } from "./options.js";
 import { Pipe } from "./pipe.js";
 import type { OpOptions, ProtocolFactory, ProtocolImpl } from "./protocol.js";
@@ -93,6 +93,81 @@ export class Listener {
 /** Who made a pipe: its dialer (told when the pipe goes) or its listener. */
 type Origin = Dialer | Listener;
 
+/** What a call without options gets: nothing to copy, so no object per call. */
+const NO_OPTS: OpOptions = Object.freeze({});
+
+const FOREVER: OpOptions = Object.freeze({ timeout: Infinity });
+
+const FINISHED: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+/** One pending `next()` of a socket's async iterator: settles with the iterator result itself. */
+class NextOp extends Op<IteratorResult<Message>> {
+  declare it: MessageIterator;
+
+  constructor(it: MessageIterator) {
+    super();
+    this.it = it;
+  }
+
+  /** The socket closing ends the iteration (done); any other failure is thrown once, then it is over too. */
+  override reject(e: unknown): void {
+    if (this.done) return;
+    this.it.finished = true;
+    if (isSPError(e, "ECLOSED")) this.resolve(FINISHED);
+    else super.reject(e);
+  }
+}
+
+/**
+ * A socket's `for await` reader. Hand-written rather than an async generator:
+ * a generator costs a promise for its `next()`, another for the `recv()` it
+ * awaits and a microtask hop for the `yield`; this settles the `next()`
+ * promise straight from the socket's delivery.
+ */
+class MessageIterator implements AsyncIterableIterator<Message> {
+  declare finished: boolean;
+  declare pending: NextOp | undefined;
+  declare readonly socket: Socket;
+  /** The time limit of each next(). */
+  declare readonly opts: OpOptions;
+  declare readonly take: (it: MessageIterator) => Promise<IteratorResult<Message>> | undefined;
+
+  constructor(socket: Socket, opts: OpOptions, take: (it: MessageIterator) => Promise<IteratorResult<Message>> | undefined) {
+    this.finished = false;
+    this.pending = undefined;
+    this.socket = socket;
+    this.opts = opts;
+    this.take = take;
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    if (this.finished) return Promise.resolve(FINISHED);
+    const p = this.take(this);
+    if (p !== undefined) return p;
+    // A protocol with its own recv (cooked REQ), or one that cannot receive: the plain path.
+    return this.socket.recv(this.opts).then(
+      (value) => ({ value, done: false }),
+      (err: unknown) => {
+        this.finished = true;
+        if (isSPError(err, "ECLOSED")) return FINISHED;
+        throw err;
+      },
+    );
+  }
+
+  /** `break` out of `for await`: over. A `next()` still waiting ends too, so it takes no message. */
+  return(): Promise<IteratorResult<Message>> {
+    this.finished = true;
+    this.pending?.resolve(FINISHED);
+    this.pending = undefined;
+    return Promise.resolve(FINISHED);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    return this;
+  }
+}
+
 export class Socket implements AsyncIterable<Message> {
   /** This socket's protocol and its peer. */
   readonly info: ProtocolInfo;
@@ -124,8 +199,14 @@ export class Socket implements AsyncIterable<Message> {
   #dialers = new Set<Dialer>();
   #listeners = new Set<Listener>();
   #recvq = new Queue<Message>();
-  #waiters = new Queue<{ live: boolean; s: Settle<Message> }>();
+  /** Waiting recv() calls and iterator next()s, oldest first; settled ones (timed out, aborted) are skipped. */
+  #waiters = new Queue<Op<Message> | NextOp>();
+  /** The socket's own time limits as options objects, for calls that pass none. */
+  #sendOpts: OpOptions;
+  #recvOpts: OpOptions;
   #paused = false;
+  /** A pause is due at the end of the current read (see #deliver). */
+  #pauseQueued = false;
   #closed = false;
   #dialerHost: DialerHost;
 
@@ -137,6 +218,8 @@ export class Socket implements AsyncIterable<Message> {
     this.info = info;
     this.#transports = transports ?? [wsTransport()];
     this.#events = new Emitter<SocketEvents>(log);
+    this.#sendOpts = Object.freeze({ timeout: options.sendTimeout });
+    this.#recvOpts = Object.freeze({ timeout: options.recvTimeout });
     const self = this;
     this.proto = factory({
       info,
@@ -364,26 +447,48 @@ export class Socket implements AsyncIterable<Message> {
 
   #deliver(m: Message): void {
     for (let w = this.#waiters.shift(); w !== undefined; w = this.#waiters.shift()) {
-      if (w.live) {
-        w.live = false;
-        w.s.resolve(m);
-        return;
+      if (w.done) continue;
+      if (w instanceof NextOp) {
+        w.it.pending = undefined;
+        w.resolve({ value: m, done: false });
+      } else {
+        w.resolve(m);
       }
+      // Taken now: a REP learns now whom a plain send() answers.
+      this.proto.received?.(m);
+      return;
     }
     const q = this.#recvq;
     q.push(m);
     const cap = Math.max(1, this.options.recvBuffer);
     if (q.length <= cap) return;
-    if (this.proto.recvFull !== "drop-oldest" && !this.#paused) {
+    if (this.proto.recvFull === "drop-oldest") {
+      // SUB keeps the newest.
+      q.shift();
+      this.#drop("recv queue full");
+    } else if (!this.#paused) {
       // Back-pressure: stop reading from peers until the application catches up.
-      this.#paused = true;
-      for (const p of this.#pipes) p.pause();
-    } else if (this.proto.recvFull === "drop-oldest" || q.length > cap * 4) {
-      // SUB keeps the newest; a transport that cannot pause (browser WebSocket) keeps delivering, so bound memory anyway.
+      // Not at once: the rest of the read that brought this message is already
+      // in memory, so it comes into the queue rather than being held and
+      // replayed by the pipe, and then pausing again at once (one read of small
+      // messages is ~1,000 of them; the queue is 128 by default).
+      if (!this.#pauseQueued) {
+        this.#pauseQueued = true;
+        queueMicrotask(this.#pauseNow);
+      }
+    } else if (q.length > cap * 4) {
+      // A transport that cannot pause (browser WebSocket) keeps delivering: bound memory anyway.
       q.shift();
       this.#drop("recv queue full");
     }
   }
+
+  #pauseNow = (): void => {
+    this.#pauseQueued = false;
+    if (this.#paused || this.#closed || this.#recvq.length <= Math.max(1, this.options.recvBuffer)) return;
+    this.#paused = true;
+    for (const p of this.#pipes) p.pause();
+  };
 
   #takeQueued(): Message | undefined {
     const m = this.#recvq.shift();
@@ -395,65 +500,88 @@ export class Socket implements AsyncIterable<Message> {
   }
 
   /** Send one message. Resolves when the protocol has handed it on (see each protocol for when that is). */
-  send(data: Data, opts: OpOptions = {}): Promise<void> {
+  send(data: Data, opts: OpOptions = NO_OPTS): Promise<void> {
     try {
       if (this.#closed) throw closedError();
       const msg = Message.from(data);
-      return this.proto.send(msg, { signal: opts.signal, timeout: this.#timeout(opts, this.options.sendTimeout) });
+      return this.proto.send(msg, this.#opOptions(opts, this.#sendOpts));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** The call's time limit (checked) or the socket's default. */
-  #timeout(opts: OpOptions, dflt: number): number {
-    return opts.timeout === undefined ? dflt : checkTime("timeout", opts.timeout);
+  /**
+   * A call's options with the socket's time limit filled in (`dflt` has it).
+   * The caller's own object when it names a time limit (checked), so a
+   * device's per-message sends allocate nothing.
+   */
+  #opOptions(opts: OpOptions, dflt: OpOptions): OpOptions {
+    if (opts.timeout !== undefined) {
+      checkTime("timeout", opts.timeout);
+      return opts;
+    }
+    return opts.signal === undefined ? dflt : { signal: opts.signal, timeout: dflt.timeout };
   }
 
   /** Receive one message; rejects ETIMEDOUT after `timeout`/`recvTimeout`, ECLOSED when the socket closes. */
-  recv(opts: OpOptions = {}): Promise<Message> {
+  recv(opts: OpOptions = NO_OPTS): Promise<Message> {
     let o: OpOptions;
     try {
       if (this.#closed) throw closedError();
-      o = { signal: opts.signal, timeout: this.#timeout(opts, this.options.recvTimeout) };
+      o = this.#opOptions(opts, this.#recvOpts);
       if (this.proto.recv !== undefined) return this.proto.recv(o);
       if (this.proto.canRecv === false) throw new SPError("ENOTSUP", `a ${this.info.name} socket cannot receive`);
     } catch (err) {
       return Promise.reject(err);
     }
+    const m = this.#takeQueued();
+    if (m !== undefined) {
+      this.proto.received?.(m);
+      return Promise.resolve(m);
+    }
+    const signal = o.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    // A waiter that times out or is aborted stays in the queue, settled;
+    // #deliver skips it, so no message is handed to a caller who left.
+    const op = new Op<Message>();
+    this.#waiters.push(op);
+    return op.arm(o, "recv");
+  }
+
+  /** The iterator's next(): undefined when the protocol's own recv path must serve it. */
+  #next = (it: MessageIterator): Promise<IteratorResult<Message>> | undefined => {
     const proto = this.proto;
+    if (proto.recv !== undefined || proto.canRecv === false) return undefined;
+    if (this.#closed) {
+      it.finished = true;
+      return Promise.resolve(FINISHED);
+    }
     const m = this.#takeQueued();
     if (m !== undefined) {
       proto.received?.(m);
-      return Promise.resolve(m);
+      return Promise.resolve({ value: m, done: false });
     }
-    const p = waitFor<Message>(o, "recv", (s) => {
-      // A waiter that timed out or was aborted stays in the queue, marked dead;
-      // deliver() skips it, so no message is handed to a caller who left.
-      const w = { live: true, s };
-      this.#waiters.push(w);
-      return () => {
-        w.live = false;
-      };
-    });
-    return proto.received === undefined
-      ? p
-      : p.then((msg) => {
-          proto.received!(msg);
-          return msg;
-        });
+    const op = new NextOp(it);
+    it.pending = op;
+    this.#waiters.push(op);
+    return op.arm(it.opts, "recv");
+  };
+
+  /**
+   * Receive until the socket closes (then the loop ends). A receive time
+   * limit (`recvTimeout`) or another failure is thrown out of the loop.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    return new MessageIterator(this, this.#recvOpts, this.#next);
   }
 
-  /** Receive until the socket closes. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
-    for (;;) {
-      try {
-        yield await this.recv();
-      } catch (err) {
-        if (isSPError(err, "ECLOSED")) return;
-        throw err;
-      }
-    }
+  /**
+   * @internal An iterator like `for await`'s with no time limit, for a
+   * device: it waits for a message without a listener on a signal each time;
+   * `return()` ends a wait in progress without taking a message.
+   */
+  reader(): AsyncIterableIterator<Message> {
+    return new MessageIterator(this, FOREVER, this.#next);
   }
 
   /** Close the socket: dialers stop, listeners unbind, pipes close, waiting calls reject with ECLOSED. */
@@ -466,7 +594,7 @@ export class Socket implements AsyncIterable<Message> {
     this.#listeners.clear();
     for (const p of [...this.#pipes]) p.close();
     const err = closedError();
-    for (const w of this.#waiters.clear()) if (w.live) w.s.reject(err);
+    for (const w of this.#waiters.clear()) if (!w.done) w.reject(err);
     this.#recvq.clear();
     this.proto.close();
     this.#events.emit("close", undefined);

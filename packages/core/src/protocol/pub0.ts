@@ -11,7 +11,8 @@
 import { Socket, type SocketConfig } from "../socket.js";
 import { PUB0 } from "../protocols.js";
 import { SPError } from "../errors.js";
-import type { Message } from "../message.js";
+import { headerParts, type Message } from "../message.js";
+import { resolved } from "../op.js";
 import type { Pipe } from "../pipe.js";
 import type { ProtocolHooks, ProtocolImpl } from "../protocol.js";
 
@@ -27,7 +28,8 @@ export function pub0(h: ProtocolHooks): ProtocolImpl {
     },
 
     send(msg: Message): Promise<void> {
-      const parts = h.raw ? [msg.header, msg.body] : [msg.body];
+      // One parts array for every pipe: a ws pipe frames it once for all of them (see WsPipe's lastParts).
+      const parts = h.raw ? headerParts(msg.header, msg.body) : [msg.body];
       for (const p of h.pipes()) {
         if (p.send(parts) === "full") {
           p.dropOldest();
@@ -35,7 +37,7 @@ export function pub0(h: ProtocolHooks): ProtocolImpl {
           h.drop("send queue full", p);
         }
       }
-      return Promise.resolve();
+      return resolved;
     },
 
     close(): void {},

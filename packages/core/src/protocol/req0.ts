@@ -19,22 +19,38 @@ import { Socket, type SocketConfig } from "../socket.js";
 import { REQ0 } from "../protocols.js";
 import { checkTime } from "../options.js";
 import { SPError, closedError } from "../errors.js";
-import { Message, getU32, u32, toBytes, type Data } from "../message.js";
-import { waitFor, timed, type Settle } from "../op.js";
+import { Message, getU32, headerParts, toBytes, wordParts, type Data } from "../message.js";
+import { Op, Queue, resolved, waitFor, timed, type Settle } from "../op.js";
 import type { Pipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { backtraceEnd, nextId, randomId, NO_ID, TOO_MANY_HOPS } from "./backtrace.js";
 import { roundRobin } from "./sendwait.js";
 
-interface Request {
-  id: number;
-  parts: readonly Uint8Array[];
-  pipe: Pipe | undefined;
-  resend: ReturnType<typeof setTimeout> | undefined;
-  settle: Settle<Message>;
+/** One exchange: the promise of its reply, and what resending it needs. */
+class Request extends Op<Message> {
+  declare id: number;
+  declare parts: readonly Uint8Array[];
+  /** The pipe it went out on last; undefined while it waits for one. */
+  declare pipe: Pipe | undefined;
+  /** When it goes out again (performance.now() ms), if unanswered by then. */
+  declare due: number;
+  /** Bumped whenever the request is sent or ends: a resend entry with an older stamp is stale. */
+  declare stamp: number;
   /** Resolves the `send()` that started it, once the request is on a pipe. */
-  onSent: (() => void) | undefined;
+  declare onSent: (() => void) | undefined;
+
+  constructor(id: number, parts: readonly Uint8Array[], onSent: (() => void) | undefined) {
+    super();
+    this.id = id;
+    this.parts = parts;
+    this.pipe = undefined;
+    this.due = 0;
+    this.stamp = 0;
+    this.onSent = onSent;
+  }
 }
+
+const NO_PARTS: readonly Uint8Array[] = [];
 
 export interface Req0 extends ProtocolImpl {
   request(data: Data, opts: OpOptions): Promise<Message>;
@@ -50,6 +66,71 @@ export function req0(h: ProtocolHooks): Req0 {
   /** The next pipe, round robin, that can take a message now; undefined if none. */
   const pickPipe = roundRobin(h.pipes);
 
+  // Resends: one timer for all requests, not one per request (a timer set and
+  // cleared per round trip was ~3% of a client). Sent requests are queued with
+  // their stamp in the order they went out; resendTime is fixed, so the
+  // queue is in order of due time too. The timer wakes for the oldest entry;
+  // entries whose request was answered or sent again since are skipped.
+  const resendTime = h.options.resendTime;
+  const resends = resendTime > 0 && timed(resendTime);
+  const sentQ = new Queue<Request>();
+  const sentStamps = new Queue<number>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The timer is left armed when the queue empties (re-arming it per request
+   * is what this saves), but then it must not keep a Node process alive;
+   * while a request waits for its resend it must, as a timer of its own did.
+   */
+  let held = false;
+
+  function hold(on: boolean): void {
+    if (timer === undefined || held === on) return;
+    held = on;
+    const t = timer as { ref?: () => void; unref?: () => void };
+    if (on) t.ref?.();
+    else t.unref?.();
+  }
+
+  function arm(ms: number): void {
+    timer = setTimeout(resendDue, Math.max(1, Math.ceil(ms)));
+    held = true;
+  }
+
+  /** Drop stale entries from the front of the resend queue; let the timer go when none is left. */
+  function trim(): void {
+    for (let r = sentQ.peek(); r !== undefined && r.stamp !== sentStamps.peek(); r = sentQ.peek()) {
+      sentQ.shift();
+      sentStamps.shift();
+    }
+    if (sentQ.length === 0) hold(false);
+  }
+
+  function resendDue(): void {
+    const now = performance.now();
+    // Resent requests queue behind the rest; `timer` stays set so dispatch does not arm another.
+    for (trim(); sentQ.length > 0 && sentQ.peek()!.due <= now; trim()) {
+      const r = sentQ.shift()!;
+      sentStamps.shift();
+      r.stamp++;
+      r.pipe = undefined;
+      dispatch(r);
+    }
+    timer = undefined;
+    if (sentQ.length > 0) arm(sentQ.peek()!.due - now);
+  }
+
+  /** Request entries behind a long-lived one can pile up stale: keep the queue within a few times what is pending. */
+  function compact(): void {
+    if (sentQ.length <= 64 + 2 * pending.size) return;
+    const rs = sentQ.clear();
+    const stamps = sentStamps.clear();
+    for (let i = 0; i < rs.length; i++) {
+      if (rs[i]!.stamp !== stamps[i]) continue;
+      sentQ.push(rs[i]!);
+      sentStamps.push(stamps[i]!);
+    }
+  }
+
   function dispatch(r: Request): void {
     const p = pickPipe();
     if (p === undefined) {
@@ -58,13 +139,12 @@ export function req0(h: ProtocolHooks): Req0 {
     }
     r.pipe = p;
     p.send(r.parts);
-    const t = h.options.resendTime;
-    if (t > 0 && timed(t)) {
-      r.resend = setTimeout(() => {
-        r.resend = undefined;
-        r.pipe = undefined;
-        dispatch(r);
-      }, t);
+    if (resends) {
+      r.due = performance.now() + resendTime;
+      sentQ.push(r);
+      sentStamps.push(++r.stamp);
+      if (timer === undefined) arm(resendTime);
+      else hold(true);
     }
     const s = r.onSent;
     r.onSent = undefined;
@@ -86,12 +166,17 @@ export function req0(h: ProtocolHooks): Req0 {
     }
   }
 
+  /** A request ended (answered, failed, timed out, aborted): it is never sent again. */
   function forget(r: Request): void {
     pending.delete(r.id);
-    if (r.resend !== undefined) clearTimeout(r.resend);
-    r.resend = undefined;
-    const i = waiting.indexOf(r);
-    if (i >= 0) waiting.splice(i, 1);
+    r.stamp++;
+    r.parts = NO_PARTS;
+    if (r.pipe === undefined) {
+      const i = waiting.indexOf(r);
+      if (i >= 0) waiting.splice(i, 1);
+    }
+    trim();
+    compact();
   }
 
   function start(body: Uint8Array, opts: OpOptions, onSent?: () => void): Promise<Message> {
@@ -99,12 +184,13 @@ export function req0(h: ProtocolHooks): Req0 {
     while (pending.has(id)) id = nextId(id);
     const rid = id;
     id = nextId(id);
-    return waitFor<Message>(opts, "request", (settle) => {
-      const r: Request = { id: rid, parts: [u32(rid), body], pipe: undefined, resend: undefined, settle, onSent };
-      pending.set(rid, r);
-      dispatch(r);
-      return () => forget(r);
-    });
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const r = new Request(rid, wordParts(rid, body), onSent);
+    r.onEnd = forget;
+    pending.set(rid, r);
+    dispatch(r);
+    return r.arm(opts, "request");
   }
 
   return {
@@ -114,8 +200,7 @@ export function req0(h: ProtocolHooks): Req0 {
       // Requests that this pipe carried go out again at once, same id, on another pipe.
       for (const r of pending.values()) {
         if (r.pipe !== p) continue;
-        if (r.resend !== undefined) clearTimeout(r.resend);
-        r.resend = undefined;
+        r.stamp++;
         r.pipe = undefined;
         waiting.push(r);
       }
@@ -147,7 +232,7 @@ export function req0(h: ProtocolHooks): Req0 {
         h.drop("unknown request id");
         return;
       }
-      r.settle.resolve(new Message(data.subarray(4), data.subarray(0, 4), p.id));
+      r.resolve(new Message(data.subarray(4), data.subarray(0, 4), p.id));
     },
 
     request(data: Data, opts: OpOptions): Promise<Message> {
@@ -162,8 +247,16 @@ export function req0(h: ProtocolHooks): Req0 {
 
     send(msg: Message, opts: OpOptions): Promise<void> {
       if (h.raw) {
+        if (rawWaiting.length === 0 && opts.signal?.aborted !== true) {
+          // A pipe takes it now: nothing waits, nothing to undo.
+          const p = pickPipe();
+          if (p !== undefined) {
+            p.send(headerParts(msg.header, msg.body));
+            return resolved;
+          }
+        }
         return waitFor<void>(opts, "send", (s) => {
-          const w = { parts: [msg.header, msg.body] as const, s };
+          const w = { parts: headerParts(msg.header, msg.body), s };
           rawWaiting.push(w);
           flush();
           return () => {
@@ -174,7 +267,7 @@ export function req0(h: ProtocolHooks): Req0 {
       }
       // One exchange at a time: a new request abandons the previous one (its late reply is dropped).
       if (current !== undefined) {
-        pending.get(current.id)?.settle.reject(new SPError("ESTATE", "request abandoned: a newer request was sent"));
+        pending.get(current.id)?.reject(new SPError("ESTATE", "request abandoned: a newer request was sent"));
       }
       const ac = new AbortController();
       const onAbort = (): void => ac.abort(opts.signal!.reason);
@@ -219,7 +312,9 @@ export function req0(h: ProtocolHooks): Req0 {
 
     close(): void {
       const err = closedError();
-      for (const r of [...pending.values()]) r.settle.reject(err);
+      for (const r of [...pending.values()]) r.reject(err);
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
       for (const w of rawWaiting.splice(0)) w.s.reject(err);
     },
   };
@@ -244,6 +339,8 @@ export class Req extends Socket {
    * Send one request and wait for its reply. Resent after `resendTime` and at
    * once when its pipe dies (same id), until it is answered, times out
    * (`timeout`, ETIMEDOUT) or is aborted (`signal`, rejects with its reason).
+   * A body under 4 KiB is copied at the call; a larger one is sent from your
+   * buffer each time, so leave it unchanged until the request settles.
    */
   request(data: Data, opts: OpOptions = {}): Promise<Message> {
     if (this.raw) return Promise.reject(new SPError("ENOTSUP", "request() is for cooked sockets; a raw req uses send/recv"));

@@ -17,7 +17,8 @@
  * send takes the first header word as the pipe to send on and strips it.
  */
 import { SPError, closedError } from "../errors.js";
-import { Message, getU32, toBytes, u32, concat, type Data } from "../message.js";
+import { Message, getU32, toBytes, u32, concat, headerParts, type Data } from "../message.js";
+import { resolved } from "../op.js";
 import type { Pipe } from "../pipe.js";
 import type { ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { backtraceEnd, NO_ID, TOO_MANY_HOPS } from "./backtrace.js";
@@ -44,7 +45,7 @@ export function responder(h: ProtocolHooks, n: ResponderNames): Responder {
       h.drop("reply pipe gone");
       return;
     }
-    if (p.send([header, body]) === "full") h.drop("send queue full", p);
+    if (p.send(headerParts(header, body)) === "full") h.drop("send queue full", p);
   }
 
   return {
@@ -73,7 +74,7 @@ export function responder(h: ProtocolHooks, n: ResponderNames): Responder {
           );
         }
         sendOn(getU32(msg.header, 0), msg.header.subarray(4), msg.body);
-        return Promise.resolve();
+        return resolved;
       }
       const m = last;
       if (m === undefined) {
@@ -81,7 +82,7 @@ export function responder(h: ProtocolHooks, n: ResponderNames): Responder {
       }
       last = undefined;
       sendOn(m.pipe, m.header, msg.body);
-      return Promise.resolve();
+      return resolved;
     },
 
     reply(m: Message, data: Data): Promise<void> {
@@ -101,7 +102,7 @@ export function responder(h: ProtocolHooks, n: ResponderNames): Responder {
       }
       if (last === m) last = undefined;
       sendOn(m.pipe, m.header, body);
-      return Promise.resolve();
+      return resolved;
     },
 
     received(m: Message): void {

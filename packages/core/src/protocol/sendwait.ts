@@ -5,7 +5,7 @@
  * pipeReady and addPipe). A waiting send honours its signal and time limit;
  * one that gives up is never sent later.
  */
-import { waitFor, type Settle } from "../op.js";
+import { resolved, waitFor, type Settle } from "../op.js";
 import type { Pipe } from "../pipe.js";
 import { SPError } from "../errors.js";
 import type { OpOptions, ProtocolImpl } from "../protocol.js";
@@ -37,6 +37,14 @@ export function waitingSends(pick: () => Pipe | undefined): WaitingSends {
 
   return {
     send(parts, opts): Promise<void> {
+      if (waiting.length === 0 && opts.signal?.aborted !== true) {
+        // The common case: a pipe takes it now, so nothing waits and nothing needs undoing.
+        const p = pick();
+        if (p !== undefined) {
+          p.send(parts);
+          return resolved;
+        }
+      }
       return waitFor<void>(opts, "send", (s) => {
         // Behind any earlier waiting send: order is kept.
         const w = { parts, s };
