@@ -94,11 +94,11 @@ export class Listener {
 type Origin = Dialer | Listener;
 
 /** What a call without options gets: nothing to copy, so no object per call. */
-const NO_OPTS: OpOptions = Object.freeze({});
+const NO_OPTS: OpOptions = /* @__PURE__ */ Object.freeze({});
 
-const FOREVER: OpOptions = Object.freeze({ timeout: Infinity });
+const FOREVER: OpOptions = /* @__PURE__ */ Object.freeze({ timeout: Infinity });
 
-const FINISHED: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+const FINISHED: IteratorReturnResult<undefined> = /* @__PURE__ */ Object.freeze({ value: undefined, done: true });
 
 /** One pending `next()` of a socket's async iterator: settles with the iterator result itself. */
 class NextOp extends Op<IteratorResult<Message>> {
