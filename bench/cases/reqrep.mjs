@@ -36,7 +36,10 @@ async function roundTrips(ctx, server, client) {
 export function reqrepCases(ctx) {
   const size = 64;
   const count = ctx.count(5000);
-  const warm = Math.max(50, Math.floor(count / 10));
+  // Every variant gets the same untimed warm-up, long enough for V8 to have optimised both
+  // sides: with 500 round trips the timed stretch overlapped the JIT's compile jobs (spwire's
+  // side compiles ~70 functions, a raw ws echo ~43), and the ratio measured compilation.
+  const warm = ctx.count(20000);
   const clientArgs = (url) => ({ url, size, count, warm });
 
   const reqrep = {
