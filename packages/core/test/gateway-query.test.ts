@@ -13,6 +13,7 @@ import {
   type TransportPipeHandler,
 } from "../src/index.js";
 import { until, tick, hex } from "./support.js";
+import { prng } from "../../../test-support/prng.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const isEINVAL = (e: unknown): boolean => e instanceof SPError && e.code === "EINVAL";
@@ -69,18 +70,6 @@ test("parseSubQuery: a malformed escape throws EINVAL", () => {
   // Only sub values are decoded: a stray % elsewhere is the application's business.
   assert.equal(parseSubQuery("?token=%zz"), undefined);
 });
-
-/** A small seeded PRNG (mulberry32), so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test("parseSubQuery(gatewaySubUrl(x)) gives x back for random byte strings", () => {
   const rnd = prng(0x5b1e);

@@ -41,6 +41,7 @@ import { Pub, Pull, Sub, silentLogger } from "@spwire/node";
 import type { Gateway } from "@spwire/gateway";
 import { metric, rawClient, startGateway, type RawClient } from "../../../test-support/gateway.js";
 import { until } from "../../../test-support/peers.js";
+import { prng } from "../../../test-support/prng.js";
 
 const SUB_PROTOCOL = "pub.sp.nanomsg.org"; // a browser SUB offers the gateway's side: PUB
 const PUSH_PROTOCOL = "pull.sp.nanomsg.org"; // a browser PUSH offers PULL
@@ -74,18 +75,6 @@ function memory(): Mem {
 
 const mib = (n: number): string => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 const show = (m: Mem): string => `rss ${mib(m.rss)}, heapUsed ${mib(m.heapUsed)}, external ${mib(m.external)}, arrayBuffers ${mib(m.arrayBuffers)}`;
-
-/** A deterministic byte source (mulberry32), so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------
 // The scene: one gateway, its upstream, the good client, the captured log.
