@@ -14,24 +14,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import type { Browser } from "playwright-core";
+import { describe, test } from "node:test";
 import { startFeed } from "../examples/feed/feed.js";
 import { startGatewayProc, writeConfig, type GatewayProc } from "../test-support/gateway-proc.js";
 import { freePort } from "../test-support/peers.js";
-import { launchChromium } from "./support/browser.js";
-import { dashboardDist, ensureDashboardBuilt, openExamplePage, cleanup } from "./support/dashboard.js";
+import { dashboardDist, openExamplePage, cleanup, dashboardBrowser } from "./support/dashboard.js";
 
-/** Closes what a test opened, last first, whether it passed or not. */
 describe("the live dashboard across a gateway restart", () => {
-  let browser: Browser;
-  before(async () => {
-    ensureDashboardBuilt();
-    browser = await launchChromium();
-  }, { timeout: 120_000 });
-  after(async () => {
-    await browser?.close();
-  }, { timeout: 30_000 });
+  const browser = dashboardBrowser();
 
   test("SIGKILL the gateway and start it again on the same port: reconnecting, then connected, and the count keeps rising, without a reload", { timeout: 90_000 }, async (t) => {
     const add = cleanup(t);
@@ -56,7 +46,7 @@ describe("the live dashboard across a gateway restart", () => {
     };
 
     const gw1 = await startOne();
-    const d = await openExamplePage(browser, `${gw1.http}/`);
+    const d = await openExamplePage(browser(), `${gw1.http}/`);
     add(() => d.close());
     await d.until(() => d.dashboard(), (x) => x.state === "connected" && x.received >= 30, "30 messages through the first gateway");
     await d.page.evaluate(() => {

@@ -8,14 +8,11 @@
  * wire is checked at both ends.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Browser } from "playwright-core";
+import { describe, test } from "node:test";
 import { metric, startGateway } from "../test-support/gateway.js";
 import { freePort, startPeer, until, waitForPort } from "../test-support/peers.js";
-import { launchChromium } from "./support/browser.js";
-import { dashboardDist, ensureDashboardBuilt, openExamplePage, cleanup } from "./support/dashboard.js";
+import { dashboardDist, openExamplePage, cleanup, dashboardBrowser } from "./support/dashboard.js";
 
-/** Closes what a test opened, last first, whether it passed or not. */
 /** One table row of the rpc page, as shown. */
 interface Row {
   id: string;
@@ -25,14 +22,7 @@ interface Row {
 }
 
 describe("the rpc page in Chromium", () => {
-  let browser: Browser;
-  before(async () => {
-    ensureDashboardBuilt();
-    browser = await launchChromium();
-  }, { timeout: 120_000 });
-  after(async () => {
-    await browser?.close();
-  }, { timeout: 30_000 });
+  const browser = dashboardBrowser();
 
   test("gets nngcat --rep0's reply through the gateway for six requests, five of them in flight at once", { timeout: 45_000 }, async (t) => {
     const add = cleanup(t);
@@ -48,7 +38,7 @@ describe("the rpc page in Chromium", () => {
     add(() => gw.close());
     await until(() => gw.routes.get("/rpc")!.up, "the gateway dialed nngcat");
 
-    const d = await openExamplePage(browser, `${gw.url.replace(/^ws/, "http")}/rpc.html`);
+    const d = await openExamplePage(browser(), `${gw.url.replace(/^ws/, "http")}/rpc.html`);
     add(() => d.close());
     await d.until(() => d.rpc(), (x) => x.state === "connected", "the page's Req connected");
     assert.equal(await d.text("url"), `${gw.url}/rpc`);

@@ -15,18 +15,16 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { Sub } from "@spwire/node";
 import { startGateway } from "../test-support/gateway.js";
 import { freePort, startPeer, until, waitForPort } from "../test-support/peers.js";
-import { launchChromium } from "./support/browser.js";
-import { dashboardDist, ensureDashboardBuilt, npmStart, openExamplePage, scrape, type ExamplePage, type NpmStart, cleanup } from "./support/dashboard.js";
+import { dashboardDist, npmStart, openExamplePage, scrape, type ExamplePage, type NpmStart, cleanup, dashboardBrowser } from "./support/dashboard.js";
 
 /** The sample feed's hosts (examples/feed/feed.ts). */
 const HOSTS = ["web-1", "web-2", "db-1"];
 const FAMILIES = ["cpu", "mem", "net", "alerts"];
 
-/** Closes what a test opened, last first, whether it passed or not. */
 /** The series names in a chart's legend (uPlot's first row is the x axis, "Time"). */
 async function legend(page: Page, chart: string): Promise<string[]> {
   return page.locator(`[data-testid="${chart}"] .u-legend .u-series .u-label`).allTextContents();
@@ -75,17 +73,10 @@ async function feedCounter(url: string, add: (fn: () => unknown) => void): Promi
 }
 
 describe("the live dashboard in Chromium", () => {
-  let browser: Browser;
-  before(async () => {
-    ensureDashboardBuilt();
-    browser = await launchChromium();
-  }, { timeout: 120_000 });
-  after(async () => {
-    await browser?.close();
-  }, { timeout: 30_000 });
+  const browser = dashboardBrowser();
 
   async function open(url: string, add: (fn: () => unknown) => void): Promise<ExamplePage> {
-    const d = await openExamplePage(browser, url);
+    const d = await openExamplePage(browser(), url);
     add(() => d.close());
     return d;
   }

@@ -20,11 +20,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
+import { after, before, type TestContext } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { metricIn } from "../../test-support/gateway-proc.js";
 import { until } from "../../test-support/peers.js";
-import { repoRoot } from "./browser.js";
+import { launchChromium, repoRoot } from "./browser.js";
 
 const app = join(repoRoot, "examples", "dashboard");
 /** What the gateway serves in these tests, as `npm start` does. */
@@ -302,3 +302,21 @@ export function cleanup(t: TestContext): (fn: () => unknown) => void {
   return (fn) => fns.push(fn);
 }
 
+/**
+ * For the tests of one describe(): builds the dashboard when it is missing and
+ * launches one Chromium before them, closed after them. Returns the browser.
+ */
+export function dashboardBrowser(): () => Browser {
+  let browser: Browser | undefined;
+  before(async () => {
+    ensureDashboardBuilt();
+    browser = await launchChromium();
+  }, { timeout: 120_000 });
+  after(async () => {
+    await browser?.close();
+  }, { timeout: 30_000 });
+  return () => {
+    if (browser === undefined) throw new Error("Chromium is not running: dashboardBrowser() hooks have not run");
+    return browser;
+  };
+}
