@@ -20,7 +20,27 @@ export function newPipeId(): number {
 
 export type SendResult = "sent" | "queued" | "full";
 
-export class Pipe {
+/**
+ * A pipe as a protocol sees it: what the protocol factories use. Core's
+ * sockets hand them {@link Pipe}s; the browser build's socket hands them its
+ * own smaller pipe over the page's WebSocket (browser/socket.ts).
+ */
+export interface ProtocolPipe {
+  /** 31-bit id, top bit clear; raw REP/RESPONDENT put it in headers. */
+  readonly id: number;
+  /** Protocol-private per-pipe state. */
+  proto: unknown;
+  /** True when `send()` would not answer "full". */
+  readonly ready: boolean;
+  /** Send one message made of `parts`. Never throws; "full" means nothing was done. */
+  send(parts: readonly Uint8Array[]): SendResult;
+  /** Drop the oldest queued message to make room (PUB's policy). True if one was dropped. */
+  dropOldest(): boolean;
+  /** Close the connection (for bad bytes: `err` says why). */
+  close(err?: SPError): void;
+}
+
+export class Pipe implements ProtocolPipe {
   /** 31-bit id, top bit clear; raw REP/RESPONDENT put it in headers. */
   readonly id: number;
   readonly localAddress: string;

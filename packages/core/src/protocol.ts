@@ -15,7 +15,7 @@ import type { SPError } from "./errors.js";
 import type { Logger } from "./log.js";
 import type { Message } from "./message.js";
 import type { ResolvedOptions } from "./options.js";
-import type { Pipe } from "./pipe.js";
+import type { ProtocolPipe } from "./pipe.js";
 import type { ProtocolInfo } from "./protocols.js";
 
 /** Per-call options for send, recv, request, survey. */
@@ -34,24 +34,24 @@ export interface ProtocolHooks {
   /** Hand a message to the socket's receive queue (or a waiting recv). */
   deliver(msg: Message): void;
   /** Count a dropped message with its reason. */
-  drop(reason: string, pipe?: Pipe): void;
+  drop(reason: string, pipe?: ProtocolPipe): void;
   /** Count a message a filter (a SUB subscription) let pass by; not a drop. */
   filtered(): void;
   /** Close a pipe for a protocol violation: logged, counted, other pipes untouched. */
-  closePipe(pipe: Pipe, err: SPError): void;
+  closePipe(pipe: ProtocolPipe, err: SPError): void;
   /** The live pipes, in the order they were added. */
-  pipes(): readonly Pipe[];
+  pipes(): readonly ProtocolPipe[];
   /** Look a pipe up by id. */
-  pipe(id: number): Pipe | undefined;
+  pipe(id: number): ProtocolPipe | undefined;
   /** True once the socket is closed. */
   readonly closed: boolean;
 }
 
 export interface ProtocolImpl {
-  addPipe(p: Pipe): SPError | void;
-  removePipe(p: Pipe): void;
-  pipeMessage(p: Pipe, data: Uint8Array): void;
-  pipeReady?(p: Pipe): void;
+  addPipe(p: ProtocolPipe): SPError | void;
+  removePipe(p: ProtocolPipe): void;
+  pipeMessage(p: ProtocolPipe, data: Uint8Array): void;
+  pipeReady?(p: ProtocolPipe): void;
   /** Send one message; `opts.timeout` is already resolved against the socket default. */
   send(msg: Message, opts: OpOptions): Promise<void>;
   /** Protocols with their own receive path (cooked REQ) supply this; others use the socket's queue. */

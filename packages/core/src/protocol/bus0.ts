@@ -18,7 +18,7 @@ import { Socket, type SocketConfig } from "../socket.js";
 import { BUS0 } from "../protocols.js";
 import { SPError } from "../errors.js";
 import { Message, getU32, u32 } from "../message.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 
 export function bus0(h: ProtocolHooks): ProtocolImpl {
@@ -37,7 +37,7 @@ export function bus0(h: ProtocolHooks): ProtocolImpl {
     addPipe(): void {},
     removePipe(): void {},
 
-    pipeMessage(p: Pipe, data: Uint8Array): void {
+    pipeMessage(p: ProtocolPipe, data: Uint8Array): void {
       h.deliver(new Message(data, h.raw ? u32(p.id) : undefined, p.id));
     },
 

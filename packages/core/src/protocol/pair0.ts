@@ -13,7 +13,7 @@ import { Socket, type SocketConfig } from "../socket.js";
 import { PAIR0 } from "../protocols.js";
 import { SPError, closedError } from "../errors.js";
 import { Message } from "../message.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { onePeer, waitingSends } from "./sendwait.js";
 
@@ -26,7 +26,7 @@ export function pair0(h: ProtocolHooks): ProtocolImpl {
 
     ...one.hooks(sends),
 
-    pipeMessage(p: Pipe, data: Uint8Array): void {
+    pipeMessage(p: ProtocolPipe, data: Uint8Array): void {
       h.deliver(new Message(data, undefined, p.id));
     },
 

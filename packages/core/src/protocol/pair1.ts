@@ -19,7 +19,7 @@ import { Socket, type SocketConfig } from "../socket.js";
 import { PAIR1 } from "../protocols.js";
 import { SPError, closedError } from "../errors.js";
 import { Message, getU32, u32 } from "../message.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { onePeer, waitingSends } from "./sendwait.js";
 
@@ -45,7 +45,7 @@ export function pair1(h: ProtocolHooks): ProtocolImpl {
 
     ...one.hooks(sends),
 
-    pipeMessage(p: Pipe, data: Uint8Array): void {
+    pipeMessage(p: ProtocolPipe, data: Uint8Array): void {
       if (data.length < 4) {
         h.closePipe(p, new SPError("EPROTO", `pair1 message of ${data.length} bytes has no hop count`));
         return;

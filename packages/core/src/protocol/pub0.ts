@@ -13,7 +13,7 @@ import { PUB0 } from "../protocols.js";
 import { SPError } from "../errors.js";
 import { headerParts, type Message } from "../message.js";
 import { resolved } from "../op.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { ProtocolHooks, ProtocolImpl } from "../protocol.js";
 
 export function pub0(h: ProtocolHooks): ProtocolImpl {
@@ -23,7 +23,7 @@ export function pub0(h: ProtocolHooks): ProtocolImpl {
     addPipe(): void {},
     removePipe(): void {},
 
-    pipeMessage(p: Pipe): void {
+    pipeMessage(p: ProtocolPipe): void {
       h.closePipe(p, new SPError("EPROTO", "a SUB peer sent a message to this PUB (subscribers never send)"));
     },
 

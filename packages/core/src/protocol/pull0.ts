@@ -12,7 +12,7 @@ import { Socket, type SocketConfig } from "../socket.js";
 import { PULL0 } from "../protocols.js";
 import { SPError } from "../errors.js";
 import { Message } from "../message.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { ProtocolHooks, ProtocolImpl } from "../protocol.js";
 
 export function pull0(h: ProtocolHooks): ProtocolImpl {
@@ -22,7 +22,7 @@ export function pull0(h: ProtocolHooks): ProtocolImpl {
     addPipe(): void {},
     removePipe(): void {},
 
-    pipeMessage(p: Pipe, data: Uint8Array): void {
+    pipeMessage(p: ProtocolPipe, data: Uint8Array): void {
       h.deliver(new Message(data, undefined, p.id));
     },
 

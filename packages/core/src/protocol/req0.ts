@@ -21,7 +21,7 @@ import { checkTime } from "../options.js";
 import { SPError, closedError } from "../errors.js";
 import { Message, getU32, headerParts, toBytes, wordParts, type Data } from "../message.js";
 import { Op, Queue, resolved, waitFor, timed, type Settle } from "../op.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { backtraceEnd, nextId, randomId, NO_ID, TOO_MANY_HOPS } from "./backtrace.js";
 import { roundRobin } from "./sendwait.js";
@@ -31,7 +31,7 @@ class Request extends Op<Message> {
   declare id: number;
   declare parts: readonly Uint8Array[];
   /** The pipe it went out on last; undefined while it waits for one. */
-  declare pipe: Pipe | undefined;
+  declare pipe: ProtocolPipe | undefined;
   /** When it goes out again (performance.now() ms), if unanswered by then. */
   declare due: number;
   /** Bumped whenever the request is sent or ends: a resend entry with an older stamp is stale. */
@@ -196,7 +196,7 @@ export function req0(h: ProtocolHooks): Req0 {
   return {
     addPipe(): void {},
 
-    removePipe(p: Pipe): void {
+    removePipe(p: ProtocolPipe): void {
       // Requests that this pipe carried go out again at once, same id, on another pipe.
       for (const r of pending.values()) {
         if (r.pipe !== p) continue;
@@ -211,7 +211,7 @@ export function req0(h: ProtocolHooks): Req0 {
       flush();
     },
 
-    pipeMessage(p: Pipe, data: Uint8Array): void {
+    pipeMessage(p: ProtocolPipe, data: Uint8Array): void {
       if (h.raw) {
         const end = backtraceEnd(data, h.options.ttlMax);
         if (end === NO_ID) {

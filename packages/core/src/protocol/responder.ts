@@ -19,7 +19,7 @@
 import { SPError, closedError } from "../errors.js";
 import { Message, getU32, toBytes, u32, concat, headerParts, type Data } from "../message.js";
 import { resolved } from "../op.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { backtraceEnd, NO_ID, TOO_MANY_HOPS } from "./backtrace.js";
 
@@ -52,7 +52,7 @@ export function responder(h: ProtocolHooks, n: ResponderNames): Responder {
     addPipe(): void {},
     removePipe(): void {},
 
-    pipeMessage(p: Pipe, data: Uint8Array): void {
+    pipeMessage(p: ProtocolPipe, data: Uint8Array): void {
       const end = backtraceEnd(data, h.options.ttlMax);
       if (end === NO_ID) {
         h.closePipe(p, new SPError("EPROTO", `${n.request} without a ${n.request} id (no word with the top bit set)`));

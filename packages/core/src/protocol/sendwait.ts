@@ -6,7 +6,7 @@
  * one that gives up is never sent later.
  */
 import { resolved, waitFor, type Settle } from "../op.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import { SPError } from "../errors.js";
 import type { OpOptions, ProtocolImpl } from "../protocol.js";
 
@@ -22,7 +22,7 @@ export interface WaitingSends {
 }
 
 /** `pick` returns a pipe that can take a message now (`pipe.ready`), or undefined. */
-export function waitingSends(pick: () => Pipe | undefined): WaitingSends {
+export function waitingSends(pick: () => ProtocolPipe | undefined): WaitingSends {
   const waiting: { parts: readonly Uint8Array[]; s: Settle<void> }[] = [];
 
   function flush(): void {
@@ -74,7 +74,7 @@ export function waitingSends(pick: () => Pipe | undefined): WaitingSends {
  * the last one chosen that can take a message now (`pipe.ready`), or
  * undefined when none can. PUSH and REQ spread their messages with it.
  */
-export function roundRobin(pipes: () => readonly Pipe[]): () => Pipe | undefined {
+export function roundRobin(pipes: () => readonly ProtocolPipe[]): () => ProtocolPipe | undefined {
   let next = 0;
   return () => {
     const ps = pipes();
@@ -96,24 +96,24 @@ export function roundRobin(pipes: () => readonly Pipe[]): () => Pipe | undefined
  */
 export function onePeer(name: string): {
   /** The peer, if it can take a message now. */
-  ready(): Pipe | undefined;
+  ready(): ProtocolPipe | undefined;
   hooks(sends: WaitingSends): Pick<ProtocolImpl, "addPipe" | "removePipe" | "pipeReady">;
 } {
-  let peer: Pipe | undefined;
+  let peer: ProtocolPipe | undefined;
   return {
     ready: () => (peer?.ready === true ? peer : undefined),
     hooks: (sends) => ({
-      addPipe(p: Pipe): SPError | void {
+      addPipe(p: ProtocolPipe): SPError | void {
         if (peer !== undefined) {
           return new SPError("ESTATE", `${name} socket already has a peer (pipe ${peer.id}); refusing pipe ${p.id}`);
         }
         peer = p;
       },
-      removePipe(p: Pipe): void {
+      removePipe(p: ProtocolPipe): void {
         if (peer === p) peer = undefined;
       },
       // The socket calls this for the new peer and when its pipe drained.
-      pipeReady(p: Pipe): void {
+      pipeReady(p: ProtocolPipe): void {
         if (p === peer) sends.flush();
       },
     }),

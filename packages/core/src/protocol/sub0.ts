@@ -17,7 +17,7 @@ import { gatewaySubUrl } from "../gateway-query.js";
 import { SUB0 } from "../protocols.js";
 import { SPError } from "../errors.js";
 import { Message, toBytes } from "../message.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { ProtocolHooks, ProtocolImpl } from "../protocol.js";
 
 export interface Sub0 extends ProtocolImpl {
@@ -57,7 +57,7 @@ export function sub0(h: ProtocolHooks): Sub0 {
     addPipe(): void {},
     removePipe(): void {},
 
-    pipeMessage(p: Pipe, data: Uint8Array): void {
+    pipeMessage(p: ProtocolPipe, data: Uint8Array): void {
       if (!h.raw) {
         let ok = false;
         for (const s of subs) {
@@ -96,7 +96,7 @@ export function sub0(h: ProtocolHooks): Sub0 {
   };
 }
 
-const EVERYTHING: readonly Uint8Array[] = [new Uint8Array(0)];
+const EVERYTHING: readonly Uint8Array[] = [/* @__PURE__ */ new Uint8Array(0)];
 
 /**
  * A SUB socket. Subscribe to byte prefixes; the empty prefix matches everything.

@@ -26,7 +26,7 @@ import { checkTime } from "../options.js";
 import { SPError, closedError } from "../errors.js";
 import { Message, getU32, u32, toBytes, type Data } from "../message.js";
 import { waitFor, timed, Queue, type Settle } from "../op.js";
-import type { Pipe } from "../pipe.js";
+import type { ProtocolPipe } from "../pipe.js";
 import type { OpOptions, ProtocolHooks, ProtocolImpl } from "../protocol.js";
 import { backtraceEnd, nextId, randomId, NO_ID, TOO_MANY_HOPS } from "./backtrace.js";
 
@@ -169,7 +169,7 @@ export function surveyor0(h: ProtocolHooks): Surveyor0 {
     addPipe(): void {},
     removePipe(): void {},
 
-    pipeMessage(p: Pipe, data: Uint8Array): void {
+    pipeMessage(p: ProtocolPipe, data: Uint8Array): void {
       if (h.raw) {
         const at = backtraceEnd(data, h.options.ttlMax);
         if (at === NO_ID) {
