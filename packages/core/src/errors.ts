@@ -6,7 +6,11 @@
  * a code in both places or not at all.
  */
 
-/** Every code an {@link SPError} can carry. */
+/**
+ * Every code an {@link SPError} can carry, with what it means. An SPError made
+ * without a message says its code: every error spwire raises has a message of
+ * its own, and the table stays out of the browser build.
+ */
 export const ErrorCodes = {
   /** The socket, dialer, listener or pipe was closed. */
   ECLOSED: "object closed",
@@ -49,7 +53,7 @@ export class SPError extends Error {
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
-    super(message ?? ErrorCodes[code], options);
+    super(message ?? code, options);
     this.name = "SPError";
     this.code = code;
   }

@@ -17,24 +17,16 @@
  */
 import { SPError } from "./errors.js";
 
-const HEX = "0123456789ABCDEF";
-
-/** RFC 3986 unreserved: the bytes that go into the query as themselves. */
-function unreserved(b: number): boolean {
-  return (
-    (b >= 0x41 && b <= 0x5a) || // A-Z
-    (b >= 0x61 && b <= 0x7a) || // a-z
-    (b >= 0x30 && b <= 0x39) || // 0-9
-    b === 0x2d || // -
-    b === 0x2e || // .
-    b === 0x5f || // _
-    b === 0x7e // ~
-  );
+/** One byte as it goes into the query: RFC 3986 unreserved bytes as themselves, the rest as `%XX`. */
+function encodeByte(b: number): string {
+  const c = String.fromCharCode(b);
+  // Without the u flag \w is ASCII only: A-Z a-z 0-9 _; with - . ~ that is the unreserved set.
+  return /[\w.~-]/.test(c) ? c : (b < 16 ? "%0" : "%") + b.toString(16).toUpperCase();
 }
 
 function encodePrefix(prefix: Uint8Array): string {
   let s = "";
-  for (const b of prefix) s += unreserved(b) ? String.fromCharCode(b) : "%" + HEX[b >> 4]! + HEX[b & 15]!;
+  for (const b of prefix) s += encodeByte(b);
   return s;
 }
 

@@ -64,21 +64,13 @@ export function checkTime(name: string, v: unknown): number {
 export function resolveOptions(user: Record<string, unknown> = {}, protocolDefaults: Partial<ResolvedOptions> = {}): ResolvedOptions {
   const out: Record<string, unknown> = { ...defaults, ...protocolDefaults };
   for (const [k, v] of Object.entries(user)) {
-    if (v === undefined) continue;
     const kind = typeof (defaults as unknown as Record<string, unknown>)[k];
-    if (kind === "boolean") {
-      out[k] = Boolean(v);
-    } else if (kind !== "number") {
-      throw new SPError("EINVAL", `unknown socket option "${k}"`);
-    } else if (!COUNTS.includes(k)) {
-      out[k] = checkTime(k, v);
-    } else if (typeof v === "number" && Number.isInteger(v) && v >= 0) {
-      out[k] = v;
-    } else {
-      throw new SPError("EINVAL", `${k} must be a non-negative integer, got ${String(v)}`);
-    }
+    if (v === undefined) continue;
+    if (kind === "boolean") out[k] = Boolean(v);
+    else if (kind !== "number") throw new SPError("EINVAL", `unknown socket option "${k}"`);
+    else if (!COUNTS.includes(k)) out[k] = checkTime(k, v);
+    else if (Number.isInteger(v) && (v as number) >= (k === "ttlMax" ? 1 : 0) && (k !== "ttlMax" || (v as number) < 256)) out[k] = v;
+    else throw new SPError("EINVAL", `${k} must be ${k === "ttlMax" ? "1..255" : "a non-negative integer"}, got ${String(v)}`);
   }
-  const o = out as ResolvedOptions;
-  if (o.ttlMax < 1 || o.ttlMax > 255) throw new SPError("EINVAL", `ttlMax must be 1..255, got ${o.ttlMax}`);
-  return o;
+  return out as ResolvedOptions;
 }
