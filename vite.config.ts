@@ -33,7 +33,7 @@ export default defineConfig({
     target: "es2022",
     minify: "oxc",
     lib: {
-      entry: "packages/core/src/index.ts",
+      entry: "packages/core/src/browser/index.ts",
       name: "spwire",
       formats: ["es", "iife"],
       fileName: (format) => (format === "es" ? "spwire.js" : `spwire.${format}.js`),
@@ -41,7 +41,12 @@ export default defineConfig({
     rolldownOptions: {
       // Vite leaves the ES build's whitespace in to keep /* @__PURE__ */ comments;
       // core needs none (no top-level side effects), so it is minified like the IIFE.
-      output: { minify: true, comments: { annotation: true, jsdoc: false, legal: false } },
+      // The ES build keeps the annotations for the page's own bundler; the IIFE is
+      // bundled already, so there they would only be bytes.
+      output: [
+        { format: "es", entryFileNames: "spwire.js", minify: true, comments: { annotation: true, jsdoc: false, legal: false } },
+        { format: "iife", name: "spwire", entryFileNames: "spwire.iife.js", minify: true, comments: false },
+      ],
     },
   },
   plugins: [coreTypes()],
@@ -57,8 +62,8 @@ function coreTypes(): Plugin {
       outDir = resolve(c.root, c.build.outDir);
     },
     buildStart() {
-      if (!exists(join(coreDist, "index.d.ts"))) {
-        this.error(`${relative(root, coreDist)}/index.d.ts is missing: run "tsc -b packages/core" first (npm run build does)`);
+      if (!exists(join(coreDist, "browser", "index.d.ts"))) {
+        this.error(`${relative(root, coreDist)}/browser/index.d.ts is missing: run "tsc -b packages/core" first (npm run build does)`);
       }
     },
     writeBundle(opts) {
@@ -73,7 +78,7 @@ function coreTypes(): Plugin {
       }
       writeFileSync(
         join(outDir, "spwire.d.ts"),
-        "/** Types of spwire.js: the same API as @spwire/core. */\nexport * from \"./types/index.js\";\n",
+        "/** Types of spwire.js: @spwire/core/browser (see its socket.ts for what it shares with @spwire/core). */\nexport * from \"./types/browser/index.js\";\n",
       );
     },
   };

@@ -58,11 +58,11 @@ test("dist/spwire.iife.js defines the global spwire: new spwire.Sub() works in a
   const code = await readFile(join(dir, "spwire.iife.js"), "utf8");
   // What a <script> does: run the file as a script and read the global it declares.
   const spwire = new Function(`${code}\nreturn spwire;`)() as Record<string, unknown>;
-  for (const name of ["Pub", "Sub", "Req", "Rep", "Push", "Pull", "Pair0", "Pair1", "Bus", "Surveyor", "Respondent", "SPError", "device", "wsTransport"]) {
+  for (const name of ["Pub", "Sub", "Req", "Rep", "Push", "Pull", "Pair0", "Pair1", "Bus", "Surveyor", "Respondent", "BrowserSocket", "Message", "SPError", "isSPError"]) {
     assert.equal(typeof spwire[name], "function", `spwire.${name}`);
   }
   const Sub = spwire.Sub as new (o: object) => { subscribe(p: string): void; close(): Promise<void>; info: { name: string } };
-  const sub = new Sub({ logger: spwire.silentLogger });
+  const sub = new Sub({ recvBuffer: 16 });
   sub.subscribe("cpu.");
   assert.equal(sub.info.name, "sub");
   await sub.close();
@@ -83,9 +83,10 @@ test("an ES import of spwire.js type-checks against spwire.d.ts with only the DO
 
 const sub = new Sub();
 sub.subscribe("cpu.");
-const dialer = sub.dial("ws://127.0.0.1:8080/feed", { gateway: true });
-dialer.redialNow();
-sub.on("piperemove", ({ error }) => console.log(error?.code, error?.cause));
+const connected: Promise<void> = sub.dial("ws://127.0.0.1:8080/feed", { gateway: true });
+sub.on("piperemove", ({ pipe, error }) => console.log(pipe.url, error?.code, error?.cause));
+sub.on("dialerror", ({ attempt, retryIn }) => console.log(attempt, retryIn));
+void connected;
 export async function next(): Promise<Message> {
   return sub.recv({ timeout: 1000 });
 }

@@ -7,7 +7,7 @@
  *                                        gateway (`npm start` in another terminal, or
  *                                        SPWIRE_GATEWAY=http://host:port)
  *
- * `@spwire/core` resolves to packages/core/src through the workspace's
+ * `@spwire/core/browser` (the browser build the pages use) resolves to packages/core/src through the workspace's
  * "source" export condition, so nothing has to be built first.
  */
 import { dirname, join } from "node:path";

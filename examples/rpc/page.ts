@@ -1,5 +1,5 @@
 /**
- * The rpc page (examples/dashboard/rpc.html): a core `Req` dialed to the
+ * The rpc page (examples/dashboard/rpc.html): a `Req` of the browser build dialed to the
  * gateway's `/rpc` route, which passes each request to a Rep service
  * (examples/rpc/service.ts, or any nng REP) and routes the reply back by its
  * request id. One socket carries many requests at once; each has its own
@@ -10,7 +10,7 @@
  * is pending, then one of ok, timeout, cancelled or error. `window.__rpc`
  * holds the tallies for tests.
  */
-import { Req, isSPError } from "@spwire/core";
+import { Req, isSPError } from "@spwire/core/browser";
 import "../dashboard/src/style.css";
 import { watchLink } from "../dashboard/src/link.js";
 

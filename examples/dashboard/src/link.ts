@@ -13,7 +13,7 @@
  * A subscription change on a gateway Sub also closes and redials its pipe: the
  * page sees reconnecting for the moment that takes.
  */
-import type { Socket, SPError } from "@spwire/core";
+import type { BrowserSocket as Socket, SPError } from "@spwire/core/browser";
 
 export type LinkState = "connecting" | "connected" | "reconnecting";
 

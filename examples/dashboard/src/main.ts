@@ -1,5 +1,5 @@
 /**
- * The live dashboard: a core `Sub` dialed to the gateway's `/feed` route with
+ * The live dashboard: a `Sub` of the browser build (@spwire/core/browser) dialed to the gateway's `/feed` route with
  * `{ gateway: true }`, so the topic picker's choice travels in the URL and the
  * gateway sends this page only the chosen topics.
  *
@@ -15,7 +15,7 @@
  *
  * For tests, `window.__dashboard` holds live counters (see DashboardState).
  */
-import { Sub } from "@spwire/core";
+import { Sub } from "@spwire/core/browser";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";

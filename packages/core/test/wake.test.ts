@@ -12,70 +12,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Pub, Sub } from "../src/index.js";
-import { mem, tick, until } from "./support.js";
-
-interface FakePage {
-  /** Fire `online` on globalThis. */
-  online(): void;
-  /** Set document.visibilityState and fire `visibilitychange` on document. */
-  show(state: "visible" | "hidden"): void;
-  /** `online` and `visibilitychange` listeners added and not removed since the page was made. */
-  listeners(): number;
-  /** Put globalThis and document back as they were. */
-  restore(): void;
-}
-
-function fakePage(): FakePage {
-  const g = globalThis as unknown as Record<string, unknown>;
-  /** Own properties this page defined; deleted again by restore(). */
-  const defined: [object, string][] = [];
-  const define = (o: object, key: string, desc: PropertyDescriptor): void => {
-    Object.defineProperty(o, key, { configurable: true, ...desc });
-    defined.push([o, key]);
-  };
-  if (typeof g.addEventListener !== "function") {
-    const et = new EventTarget();
-    for (const k of ["addEventListener", "removeEventListener", "dispatchEvent"] as const) {
-      define(g, k, { value: et[k].bind(et), writable: true });
-    }
-  }
-  if (typeof g.document !== "object" || g.document === null) define(g, "document", { value: new EventTarget(), writable: true });
-  const win = g as unknown as EventTarget;
-  const doc = g.document as EventTarget;
-
-  let listeners = 0;
-  const watched = (type: string): boolean => type === "online" || type === "visibilitychange";
-  for (const t of [win, doc]) {
-    const add = t.addEventListener;
-    const remove = t.removeEventListener;
-    define(t, "addEventListener", {
-      value: (type: string, fn: EventListener, o?: AddEventListenerOptions) => {
-        if (watched(type)) listeners++;
-        add.call(t, type, fn, o);
-      },
-    });
-    define(t, "removeEventListener", {
-      value: (type: string, fn: EventListener, o?: EventListenerOptions) => {
-        if (watched(type)) listeners--;
-        remove.call(t, type, fn, o);
-      },
-    });
-  }
-  let visibility = "visible";
-  define(doc, "visibilityState", { get: () => visibility });
-
-  return {
-    online: () => void win.dispatchEvent(new Event("online")),
-    show: (state) => {
-      visibility = state;
-      doc.dispatchEvent(new Event("visibilitychange"));
-    },
-    listeners: () => listeners,
-    restore: () => {
-      for (const [o, key] of defined.reverse()) delete (o as Record<string, unknown>)[key];
-    },
-  };
-}
+import { fakePage, mem, tick, until } from "./support.js";
 
 /** A Sub dialing an inproc address nobody listens at, with a backoff far longer than any test. */
 function waitingSub() {

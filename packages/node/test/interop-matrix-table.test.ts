@@ -51,9 +51,9 @@ test("the matrix has the 11 protocol pairs of issue #3, spwire's socket first", 
   );
 });
 
-test("columns are nngcat's five transports and nanocat's three, each with spwire dialing and listening", () => {
+test("columns are nngcat's five transports and nanocat's three, each with spwire dialing and listening, then the browser build dialing each peer's ws", () => {
   assert.deepEqual(
-    COLUMNS.map((c) => `${c.peer} ${c.scheme} ${c.role}`),
+    COLUMNS.map((c) => `${c.peer} ${c.scheme} ${c.role}${c.build === undefined ? "" : ` (${c.build} build)`}`),
     [
       "nngcat ws dialer",
       "nngcat ws listener",
@@ -71,13 +71,16 @@ test("columns are nngcat's five transports and nanocat's three, each with spwire
       "nanocat ipc listener",
       "nanocat ws dialer",
       "nanocat ws listener",
+      "nngcat ws dialer (browser build)",
+      "nanocat ws dialer (browser build)",
     ],
   );
 });
 
 test("only nanocat's pair1 cells are ones the peer lacks", () => {
   const lacking = ROWS.flatMap((r) => COLUMNS.filter((c) => peerLacks(r, c) !== undefined).map((c) => cellKey(r, c)));
-  assert.equal(lacking.length, 6);
+  // Six @spwire/node columns and the browser build's one.
+  assert.equal(lacking.length, 7);
   assert.ok(lacking.every((k) => k.startsWith("pair1-pair1 | nanocat ")), lacking.join("\n"));
 });
 
@@ -103,9 +106,10 @@ test("every result prints as its mark, with a numbered note shared by equal reas
   assert.match(md, /^1\. no ws yet$/m);
   assert.match(md, /^2\. nanomsg has no pair1$/m);
   assert.match(md, /^3\. req->rep, nngcat ws, spwire dialer: reply body \\\| differs second line$/m);
-  assert.match(md, /^176 cells: 167 ✓, 1 ✗, 6 n\/a \(peer lacks it\), 2 pending\.$/m);
+  // 11 rows x 18 columns (16 @spwire/node, 2 browser build).
+  assert.match(md, /^198 cells: 188 ✓, 1 ✗, 7 n\/a \(peer lacks it\), 2 pending\.$/m);
   assert.match(md, /^nanocat has no wss or tls\+tcp columns: nanomsg 1\.1\.5 has no TLS transport/m);
-  // Header row plus alignment row, then one line per protocol pair, each with 16 cells.
+  // One line per protocol pair, each with a cell per column.
   for (const r of rows) assert.equal(r.split(" | ").length, COLUMNS.length + 1);
 });
 

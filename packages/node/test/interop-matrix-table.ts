@@ -43,6 +43,11 @@ export interface Column {
   peer: PeerName;
   scheme: Scheme;
   role: Role;
+  /**
+   * "browser": spwire's side is the browser build (@spwire/core/browser, what
+   * dist/spwire.js holds), which dials ws only; otherwise @spwire/node.
+   */
+  build?: "browser";
 }
 
 export const ROWS: readonly Row[] = [
@@ -78,9 +83,13 @@ export const PEERS: Readonly<
 
 const ROLES: readonly Role[] = ["dialer", "listener"];
 
-export const COLUMNS: readonly Column[] = (Object.keys(PEERS) as PeerName[]).flatMap((peer) =>
-  PEERS[peer].schemes.flatMap((scheme) => ROLES.map((role) => ({ peer, scheme, role }))),
-);
+export const COLUMNS: readonly Column[] = [
+  ...(Object.keys(PEERS) as PeerName[]).flatMap((peer) =>
+    PEERS[peer].schemes.flatMap((scheme) => ROLES.map((role): Column => ({ peer, scheme, role }))),
+  ),
+  // The browser build dials ws:// only (a page cannot listen).
+  ...(Object.keys(PEERS) as PeerName[]).map((peer): Column => ({ peer, scheme: "ws", role: "dialer", build: "browser" })),
+];
 
 /** Why the peer cannot run this cell, or undefined when it can. */
 export function peerLacks(row: Row, col: Column): string | undefined {
@@ -98,7 +107,12 @@ export type CellResult =
 
 /** One key per cell, stable across runs: also the cell's test name. */
 export function cellKey(row: Row, col: Column): string {
-  return `${row.id} | ${col.peer} ${col.scheme} | spwire ${col.role}`;
+  return `${row.id} | ${col.peer} ${col.scheme} | ${spwireSide(col)} ${col.role}`;
+}
+
+/** Which spwire a column runs: "spwire" (@spwire/node) or "browser build". */
+function spwireSide(col: Column): string {
+  return col.build === "browser" ? "browser build" : "spwire";
 }
 
 export interface MatrixInfo {
@@ -109,7 +123,7 @@ export interface MatrixInfo {
 }
 
 function columnHeader(c: Column): string {
-  return `${c.peer}<br>${c.scheme}<br>spwire ${c.role === "dialer" ? "dials" : "listens"}`;
+  return `${c.peer}<br>${c.scheme}<br>${spwireSide(c)} ${c.role === "dialer" ? "dials" : "listens"}`;
 }
 
 /** Markdown-safe single-line text for a table note. */
@@ -150,7 +164,7 @@ export function renderMatrix(results: ReadonlyMap<string, CellResult>, info: Mat
         case "pass":
           return "✓";
         case "fail":
-          return `✗ [${noteFor(`${row.id}, ${col.peer} ${col.scheme}, spwire ${col.role}: ${oneLine(r.reason)}`)}]`;
+          return `✗ [${noteFor(`${row.id}, ${col.peer} ${col.scheme}, ${spwireSide(col)} ${col.role}: ${oneLine(r.reason)}`)}]`;
         case "n/a":
           return `n/a (peer lacks it) [${noteFor(oneLine(r.reason))}]`;
         case "pending":
@@ -166,7 +180,8 @@ export function renderMatrix(results: ReadonlyMap<string, CellResult>, info: Mat
     `Interop matrix against ${info.peers.join(" and ")} on 127.0.0.1, spwire's cooked sockets on one side.`,
     "A row is a protocol pair, spwire's socket first (`rep<-req`: spwire Rep, peer req). Each cell",
     "checks the bodies that arrive on both sides byte for byte, and the header where the protocol",
-    "exposes it (REQ/SURVEYOR id with the top bit set, echoed unchanged).",
+    "exposes it (REQ/SURVEYOR id with the top bit set, echoed unchanged). The \"browser build\" columns",
+    "run the browser build's sockets (`dist/spwire.js`, `@spwire/core/browser`) over the `ws` package's WebSocket.",
     "",
     ...lines,
     "",

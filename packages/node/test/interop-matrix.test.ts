@@ -40,6 +40,8 @@ import {
   type Socket,
   type SocketConfig,
 } from "@spwire/node";
+import * as browser from "@spwire/core/browser";
+import { WebSocket } from "ws";
 import { freePort, startPeer, until, waitForPort, type Peer } from "../../../test-support/peers.js";
 import { createTestCerts, type TestCerts } from "../../../test-support/certs.js";
 import { hexQuoted, parseHexLines } from "../../../test-support/cat-output.js";
@@ -78,6 +80,32 @@ function tls(): TestCerts {
 const haveSchemes = new Set(nodeTransports().flatMap((t) => t.schemes));
 
 const socketOptions: SocketConfig = { logger: silentLogger, reconnectMinTime: 20, reconnectMaxTime: 200 };
+
+/**
+ * The browser build's sockets over the `ws` package's WebSocket (Node 20 has
+ * none of its own). They have the verbs this file uses (dial, send, recv,
+ * request, reply, survey, respond, pipes, close) with core's meaning, so the
+ * cells drive them through the same code, typed as core's Socket.
+ */
+const browserOptions: browser.BrowserSocketConfig = {
+  reconnectMinTime: 20,
+  reconnectMaxTime: 200,
+  WebSocket: WebSocket as unknown as browser.BrowserSocketConfig["WebSocket"],
+};
+const asSocket = (s: browser.BrowserSocket): Socket => s as unknown as Socket;
+const BROWSER: Record<Proto, () => Socket> = {
+  pair0: () => asSocket(new browser.Pair0(browserOptions)),
+  pair1: () => asSocket(new browser.Pair1(browserOptions)),
+  pub0: () => asSocket(new browser.Pub(browserOptions)),
+  sub0: () => asSocket(new browser.Sub(browserOptions)),
+  req0: () => asSocket(new browser.Req(browserOptions)),
+  rep0: () => asSocket(new browser.Rep(browserOptions)),
+  push0: () => asSocket(new browser.Push(browserOptions)),
+  pull0: () => asSocket(new browser.Pull(browserOptions)),
+  surveyor0: () => asSocket(new browser.Surveyor(browserOptions)),
+  respondent0: () => asSocket(new browser.Respondent(browserOptions)),
+  bus0: () => asSocket(new browser.Bus(browserOptions)),
+};
 
 const OURS: Record<Proto, () => Socket> = {
   pair0: () => new Pair0(socketOptions),
@@ -421,7 +449,7 @@ async function exchange(row: Row, col: Column, sock: Socket, c: Connected): Prom
 }
 
 async function runCell(row: Row, col: Column): Promise<void> {
-  const sock = OURS[row.ours]();
+  const sock = (col.build === "browser" ? BROWSER : OURS)[row.ours]();
   sockets.add(sock);
   if (row.ours === "sub0") (sock as Sub).subscribe(TOPIC);
   let c: Connected | undefined;
