@@ -42,10 +42,11 @@ export default defineConfig({
       // Vite leaves the ES build's whitespace in to keep /* @__PURE__ */ comments;
       // core needs none (no top-level side effects), so it is minified like the IIFE.
       // The ES build keeps the annotations for the page's own bundler; the IIFE is
-      // bundled already, so there they would only be bytes.
+      // bundled already, so there they would only be bytes, as would the Symbol.toStringTag
+      // that would mark the global as a module namespace.
       output: [
         { format: "es", entryFileNames: "spwire.js", minify: true, comments: { annotation: true, jsdoc: false, legal: false } },
-        { format: "iife", name: "spwire", entryFileNames: "spwire.iife.js", minify: true, comments: false },
+        { format: "iife", name: "spwire", entryFileNames: "spwire.iife.js", minify: true, comments: false, generatedCode: { symbols: false } },
       ],
     },
   },

@@ -1,6 +1,6 @@
 /**
  * A Chromium page receiving 64 B messages: through the gateway into an
- * spwire `Sub` (the built packages/core/dist, imported by the page), beside
+ * spwire `Sub` (the browser build, dist/spwire.js, imported by the page), beside
  * the browser's own `WebSocket` in the same page receiving the same messages
  * from a raw `ws` server. The page times messages `warm`..`count` itself
  * (performance.now()): the page is the bottleneck, so its own window is the
@@ -18,7 +18,7 @@
  * BENCH_CHROME_LOG=1 shows Chromium's log and the page's requests.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { join, resolve, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -26,12 +26,14 @@ import { Child, benchDir, stopAll } from "../lib/proc.mjs";
 import { gatewayInput } from "./fanout.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
-const coreDist = resolve(benchDir, "..", "packages", "core", "dist");
+/** The browser build a page loads (dist/spwire.js); served as /core/. */
+const coreDist = resolve(benchDir, "..", "dist");
+const coreSrc = resolve(benchDir, "..", "packages", "core", "src");
 
 /** The page: fetch a command, run it, report, repeat. */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>spwire bench</title><link rel="icon" href="data:,">
 <script type="module">
-const core = await import("/core/index.js");
+const core = await import("/core/spwire.js");
 const post = (path, body) => fetch(path, { method: "POST", body: JSON.stringify(body) });
 
 /** spwire: a Sub through the gateway; resolves once connected, with { counting } (a promise would be adopted). */
@@ -86,7 +88,27 @@ for (;;) {
 }
 </script>`;
 
-/** The page's server: `/`, `/core/*` (packages/core/dist), and the command channel. */
+/**
+ * Build dist/ (vite, as `npm run build:browser`) when it is missing or older
+ * than core's sources: the page must measure the code as it is.
+ */
+function ensureBrowserBuild() {
+  const newest = (dir) => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  const built = join(coreDist, "spwire.js");
+  if (existsSync(built) && statSync(built).mtimeMs >= newest(coreSrc)) return;
+  console.log("bench: building the browser build (dist/ older than packages/core/src): npm run build:browser");
+  const r = spawnSync("npm", ["run", "build:browser"], { cwd: resolve(benchDir, ".."), encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`npm run build:browser failed:\n${r.stdout}${r.stderr}`);
+}
+
+/** The page's server: `/`, `/core/*` (dist/, the browser build), and the command channel. */
 async function pageServer() {
   let nextRes;
   let waiting = [];
@@ -190,6 +212,7 @@ export function browserCases(ctx) {
       metrics: { rate: { unit: "msgs/s", better: "higher" } },
       async setup() {
         if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install chromium)`);
+        ensureBrowserBuild();
         ctx.extra.chromium = spawnSync(CHROMIUM, ["--version"], { encoding: "utf8" }).stdout.trim().replace(/^Chromium\s+/, "");
         pub = Child.node("fanout.mjs", "spwire-pub", { url: "tcp://127.0.0.1:0", size: 64, count }, { spwire: true });
         const p = await pub.next("ready");
