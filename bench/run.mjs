@@ -22,10 +22,10 @@
  * built packages (packages/*\/dist), rebuilt first when a source is newer.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join, relative } from "node:path";
-import { benchDir, peerNodeOptions } from "./lib/proc.mjs";
+import { benchDir, newestMtime, peerNodeOptions } from "./lib/proc.mjs";
 import { meets, pairwise, summary } from "./lib/stats.mjs";
 import { renderMarkdown, updateReadme } from "./lib/report.mjs";
 import { summariseProfiles } from "./lib/profile.mjs";
@@ -106,18 +106,10 @@ if (opts.pin !== undefined && process.env.SPWIRE_BENCH_PINNED === undefined) {
 
 /** Rebuild packages/*\/dist when any source is newer than the last build (tsc -b, as `npm run build` does). */
 function ensureBuilt() {
-  const newest = (dir) => {
-    let t = 0;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-    }
-    return t;
-  };
   const stale = ["core", "node", "gateway"].filter((p) => {
     const info = join(root, "packages", p, "tsconfig.tsbuildinfo");
     const index = join(root, "packages", p, "dist", "index.js");
-    return !existsSync(index) || !existsSync(info) || newest(join(root, "packages", p, "src")) > statSync(info).mtimeMs;
+    return !existsSync(index) || !existsSync(info) || newestMtime(join(root, "packages", p, "src")) > statSync(info).mtimeMs;
   });
   if (stale.length === 0) return;
   console.log(`bench: building packages (${stale.join(", ")} older than their sources): tsc -b`);

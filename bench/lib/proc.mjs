@@ -9,9 +9,21 @@
  * affinity.
  */
 import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const benchDir = fileURLToPath(new URL("..", import.meta.url));
+
+/** The newest modification time (ms) of any file under `dir`: whether a build is older than its sources. */
+export function newestMtime(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
 
 /** Extra node options for peers (e.g. --cpu-prof when profiling); set by run.mjs. */
 export const peerNodeOptions = { spwire: [], all: [] };
