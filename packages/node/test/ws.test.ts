@@ -479,6 +479,54 @@ test("write of several parts sends one binary message of their concatenation", a
   assert.ok(got.every((g) => g.binary));
 });
 
+test("a dialer's large messages (masked in reused buffers) arrive whole and in order, and the caller's bytes are never changed", async () => {
+  const got: Buffer[] = [];
+  const pongs: Buffer[] = [];
+  let server: WebSocket | undefined;
+  // A `ws` server refuses an unmasked client frame (Close 1002), so every message arriving also checks the masking.
+  const port = await rawWsServer((ws) => {
+    server = ws;
+    ws.on("message", (data: Buffer) => got.push(data));
+    ws.on("pong", (d: Buffer) => pongs.push(d));
+  });
+  const r = record(await node.dial(new URL(`ws://127.0.0.1:${port}/`), topts(protocols.push)));
+  await until(() => server !== undefined, "server side open");
+  // Either side of the pooled range (16 KiB .. 1 MiB), and its edges.
+  const sizes = [16_383, 16_384, 16_385, 65_535, 65_536, 100_000, 1 << 20, (1 << 20) + 1];
+  const expected: Buffer[] = [];
+  for (const [i, n] of sizes.entries()) {
+    const m = Buffer.from(Uint8Array.from({ length: n }, (_, j) => (i * 31 + j * 7) & 0xff));
+    const copy = Buffer.from(m);
+    r.pipe.write([m]);
+    assert.equal(Buffer.compare(m, copy), 0, `the caller's ${n} bytes are unchanged by the write`);
+    expected.push(copy);
+    // Changed right after the write: the message sent is what it held at write time.
+    m.fill(0xee);
+    // The client answers this ping through ws's own sender: its pong must come out between our frames, whole.
+    server!.ping(Buffer.from([i]));
+    await until(() => pongs.length === i + 1, `pong ${i}`);
+  }
+  // Many 64 KiB messages, waiting now and then so that written buffers go back to the pool and are used again.
+  for (let k = 0; k < 40; k++) {
+    const m = Buffer.alloc(65_536, k);
+    m.writeUInt32BE(k, 0);
+    r.pipe.write([m]);
+    expected.push(Buffer.from(m));
+    if (k % 4 === 3) await until(() => got.length === expected.length, `message ${expected.length}`);
+  }
+  await until(() => got.length === expected.length, "every message");
+  assert.deepEqual(
+    got.map((g) => g.length),
+    expected.map((e) => e.length),
+  );
+  for (const [i, e] of expected.entries()) assert.equal(Buffer.compare(got[i]!, e), 0, `message ${i} (${e.length} bytes)`);
+  assert.deepEqual(
+    pongs.map((p) => p[0]),
+    sizes.map((_, i) => i),
+  );
+  assert.equal(r.closed, false);
+});
+
 test("write returns false over highWaterMark and drain follows once the peer reads again", async () => {
   let server: WebSocket | undefined;
   let received = 0;

@@ -23,6 +23,7 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
+import * as wsModule from "ws";
 import { WebSocket, WebSocketServer } from "ws";
 import {
   SPError,
@@ -561,6 +562,54 @@ function frameOf(data: Uint8Array): Buffer {
 }
 
 /**
+ * A dialer's large messages: masked into a reused buffer, not a fresh one.
+ *
+ * A client must mask every frame, so `ws.send` allocates a new Buffer the
+ * size of each message and masks into it. At 64 KiB and up that allocation
+ * is what costs: glibc hands freed heap back to the kernel once V8 collects
+ * those Buffers, and each new one is page-faulted in again (bench/README.md,
+ * "Push -> Pull over ws, 64 KiB"). Here the payload is copied into a pooled
+ * Buffer, `ws` frames it (header, random mask, masking in place, as for any
+ * message of its own), and the Buffer returns to the pool once the socket
+ * has taken it.
+ */
+const MASK_POOL_MIN = 16 * 1024;
+/** Larger messages go through `ws.send`: pooling them would hold too much memory idle. */
+const MASK_POOL_MAX = 1024 * 1024;
+/** Idle pooled bytes kept across all connections; beyond this, released Buffers are left to the GC. */
+const MASK_POOL_BYTES = 4 * 1024 * 1024;
+/** Idle Buffers by capacity (a power of two). */
+const maskPool = new Map<number, Buffer[]>();
+let maskPoolIdle = 0;
+/** What `ws`'s Sender.frame needs to mask a binary message in place: FIN, opcode 2, masked, data ours to change. */
+const MASKED_BINARY = { fin: true, mask: true, opcode: 2, readOnly: false, rsv1: false } as const;
+/** `ws`'s Sender, whose public static frame() builds a frame (ws 8; its type declarations leave it out). */
+type FrameFn = (data: Buffer, options: typeof MASKED_BINARY) => Buffer[];
+const wsSender = (wsModule as unknown as { Sender?: { frame?: FrameFn } }).Sender;
+const canFrame = typeof wsSender?.frame === "function";
+
+function poolCapacity(len: number): number {
+  return 2 ** Math.ceil(Math.log2(len));
+}
+
+function takeMaskBuffer(len: number): Buffer {
+  const cap = poolCapacity(len);
+  const b = maskPool.get(cap)?.pop();
+  if (b === undefined) return Buffer.allocUnsafeSlow(cap);
+  maskPoolIdle -= cap;
+  return b;
+}
+
+function giveMaskBuffer(b: Buffer): void {
+  const cap = b.length;
+  if (maskPoolIdle + cap > MASK_POOL_BYTES) return;
+  let list = maskPool.get(cap);
+  if (list === undefined) maskPool.set(cap, (list = []));
+  list.push(b);
+  maskPoolIdle += cap;
+}
+
+/**
  * Whether a message may bypass `ws.send` and go to the socket as a frame of
  * ours: only on a server's open WebSocket (a client must mask every frame)
  * without permessage-deflate, while the `ws` package's sender has nothing
@@ -589,13 +638,21 @@ class NodeWsIo implements WsPipeIo {
   #base = 0;
   /** Its frames may be our own (see direct()): a server WebSocket, no extension negotiated, a sender as ws 8 has it. */
   #own: boolean;
+  /** A client WebSocket that may send its large messages masked in pooled Buffers (see takeMaskBuffer). */
+  #pooled: boolean;
+  /** Pooled Buffers written and not yet taken by the socket, oldest first (a stream calls write callbacks in order). */
+  #inflight: Buffer[] = [];
+  /** The write callback of a pooled Buffer: made once per connection, not per message. */
+  #written = (): void => {
+    const b = this.#inflight.shift();
+    if (b !== undefined) giveMaskBuffer(b);
+  };
 
   constructor(ws: SinkWs, sock: Duplex) {
     this.#ws = ws;
     this.#sock = sock;
     const s = ws._sender;
-    this.#own =
-      ws._isServer === true &&
+    const plain =
       ws._extensions !== undefined &&
       Object.keys(ws._extensions).length === 0 &&
       s != null &&
@@ -603,11 +660,19 @@ class NodeWsIo implements WsPipeIo {
       Array.isArray(s._queue) &&
       typeof s._bufferedBytes === "number" &&
       typeof s._firstFragment === "boolean";
+    this.#own = plain && ws._isServer === true;
+    this.#pooled = plain && ws._isServer === false && canFrame;
   }
 
   send(data: Uint8Array): void {
     const ws = this.#ws;
-    if (!this.#own || !direct(ws)) {
+    if (!this.#own) {
+      const len = data.byteLength;
+      if (this.#pooled && len >= MASK_POOL_MIN && len <= MASK_POOL_MAX && direct(ws)) this.#sendPooled(data);
+      else ws.send(data);
+      return;
+    }
+    if (!direct(ws)) {
       ws.send(data);
       return;
     }
@@ -619,6 +684,19 @@ class NodeWsIo implements WsPipeIo {
       sock.write(f);
       sock.write(data);
     }
+  }
+
+  /** A client's large message: copied into a pooled Buffer, which `ws` frames and masks in place. */
+  #sendPooled(data: Uint8Array): void {
+    const len = data.byteLength;
+    const buf = takeMaskBuffer(len);
+    buf.set(data);
+    const body = buf.length === len ? buf : buf.subarray(0, len);
+    // Data it may change and not empty: frame() returns the header and `body` masked in place, never one merged copy.
+    const [head, masked] = wsSender!.frame!(body, MASKED_BINARY);
+    this.#inflight.push(buf);
+    this.#sock.write(head!);
+    this.#sock.write(masked!, this.#written);
   }
 
   static #uncork(io: NodeWsIo): void {
