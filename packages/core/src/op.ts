@@ -173,6 +173,12 @@ export class Queue<T> {
     return v;
   }
 
+  /** Keep only the items `keep` accepts, in order. */
+  retain(keep: (v: T) => boolean): void {
+    this.#items = (this.#items.slice(this.#head) as T[]).filter(keep);
+    this.#head = 0;
+  }
+
   clear(): T[] {
     const rest = this.#items.slice(this.#head) as T[];
     this.#items = [];

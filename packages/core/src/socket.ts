@@ -98,6 +98,9 @@ const NO_OPTS: OpOptions = /* @__PURE__ */ Object.freeze({});
 
 const FOREVER: OpOptions = /* @__PURE__ */ Object.freeze({ timeout: Infinity });
 
+/** The smallest waiter queue that is pruned of settled waiters (see Socket#wait). */
+const PRUNE_FROM = 32;
+
 const FINISHED: IteratorReturnResult<undefined> = /* @__PURE__ */ Object.freeze({ value: undefined, done: true });
 
 /** One pending `next()` of a socket's async iterator: settles with the iterator result itself. */
@@ -204,6 +207,8 @@ export class Socket implements AsyncIterable<Message> {
   /** The socket's own time limits as options objects, for calls that pass none. */
   #sendOpts: OpOptions;
   #recvOpts: OpOptions;
+  /** The waiter queue's length at which settled waiters are next pruned (see #wait). */
+  #pruneAt = PRUNE_FROM;
   #paused = false;
   /** A pause is due at the end of the current read (see #deliver). */
   #pauseQueued = false;
@@ -499,6 +504,21 @@ export class Socket implements AsyncIterable<Message> {
     return m;
   }
 
+  /**
+   * Queue a waiting recv. One that gives up (timed out, aborted) stays queued,
+   * settled, until a message skips it; a page polling a silent feed with
+   * `recv({ timeout })` would pile them up, so the settled ones are pruned
+   * whenever the queue has doubled since the last prune.
+   */
+  #wait(op: Op<Message> | NextOp): void {
+    const w = this.#waiters;
+    if (w.length >= this.#pruneAt) {
+      w.retain((x) => !x.done);
+      this.#pruneAt = Math.max(PRUNE_FROM, 2 * w.length);
+    }
+    w.push(op);
+  }
+
   /** Send one message. Resolves when the protocol has handed it on (see each protocol for when that is). */
   send(data: Data, opts: OpOptions = NO_OPTS): Promise<void> {
     try {
@@ -544,7 +564,7 @@ export class Socket implements AsyncIterable<Message> {
     // A waiter that times out or is aborted stays in the queue, settled;
     // #deliver skips it, so no message is handed to a caller who left.
     const op = new Op<Message>();
-    this.#waiters.push(op);
+    this.#wait(op);
     return op.arm(o, "recv");
   }
 
@@ -563,7 +583,7 @@ export class Socket implements AsyncIterable<Message> {
     }
     const op = new NextOp(it);
     it.pending = op;
-    this.#waiters.push(op);
+    this.#wait(op);
     return op.arm(it.opts, "recv");
   };
 
