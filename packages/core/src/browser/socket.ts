@@ -113,6 +113,8 @@ export class BrowserSocket implements AsyncIterable<Message> {
   #pipes: PagePipe[] = [];
   #q: Message[] = [];
   #waiters: Op<Message>[] = [];
+  /** The waiter queue's length at which settled waiters are next pruned. */
+  #pruneAt = 32;
   #events: Record<string, Set<(ev: never) => void>> = {};
   /** Stops each live dial (and closes its pipe). */
   #stops = new Set<() => void>();
@@ -187,7 +189,7 @@ export class BrowserSocket implements AsyncIterable<Message> {
    */
   dial(url: string, opts: BrowserDialOptions = {}): Promise<void> {
     if (this.#closed) throw closedError();
-    if (!/^wss?:\/\/./i.test(url)) throw new SPError("EADDRINVAL", `${url}: the browser build dials ws:// and wss://`);
+    if (!/^wss?:\/\/./i.test(url)) throw new SPError("EADDRINVAL", `${url}: not a ws:// or wss:// URL`);
     const o = this.options;
     const proto = this.proto;
     const pipes = this.#pipes;
@@ -308,7 +310,7 @@ export class BrowserSocket implements AsyncIterable<Message> {
         if (p.closed) return;
         const n = (data as ArrayBuffer).byteLength;
         if (typeof data === "string") p.close(new SPError("EPROTO", `${url} sent a text frame`));
-        else if (o.recvMaxSize > 0 && n > o.recvMaxSize) p.close(new SPError("EMSGSIZE", `${url} sent ${n} bytes, over recvMaxSize`));
+        else if (o.recvMaxSize > 0 && n > o.recvMaxSize) p.close(new SPError("EMSGSIZE", `${url} sent ${n} bytes > recvMaxSize`));
         else proto.pipeMessage(p, new Uint8Array(data as ArrayBuffer));
       };
       w.onclose = ({ code, reason }) => finish(closeError(url, code, reason));
@@ -336,7 +338,7 @@ export class BrowserSocket implements AsyncIterable<Message> {
       w.binaryType = "arraybuffer";
       w.onerror = () => {};
       const limit = o.handshakeTimeout;
-      deadline = timed(limit) && limit > 0 ? setTimeout(() => give(new SPError("ETIMEDOUT", `${target}: no handshake in ${limit} ms`)), limit) : undefined;
+      deadline = timed(limit) && limit > 0 ? setTimeout(() => give(new SPError("ETIMEDOUT", `${target}: handshake over ${limit} ms`)), limit) : undefined;
       const give = (err: SPError): void => {
         clearTimeout(deadline);
         drop(w);
@@ -431,7 +433,14 @@ export class BrowserSocket implements AsyncIterable<Message> {
         return Promise.resolve(m);
       }
       const op = new Op<Message>();
-      if (!o.signal?.aborted) this.#waiters.push(op);
+      let w = this.#waiters;
+      // A recv that gives up stays queued, settled, until a message skips it: prune
+      // those whenever the queue has doubled, or polling a silent feed piles them up.
+      if (w.length >= this.#pruneAt) {
+        w = this.#waiters = w.filter((x) => !x.done);
+        this.#pruneAt = 2 * w.length + 32;
+      }
+      if (!o.signal?.aborted) w.push(op);
       return op.arm(o, "recv");
     } catch (err) {
       return Promise.reject(err);
