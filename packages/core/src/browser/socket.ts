@@ -27,14 +27,14 @@
  * dial's handshake limit, its backoff wait, a blocked writer's
  * `bufferedAmount` poll, and the calls' own time limits.
  */
-import { SPError, closedError, isSPError, type ErrorCode } from "../errors.js";
+import { SPError, closedError, isSPError } from "../errors.js";
 import { Message, joinParts, type Data } from "../message.js";
 import { Op, MAX_TIMER, timed } from "../op.js";
 import { checkTime, resolveOptions, type ResolvedOptions, type SocketOptions } from "../options.js";
 import { newPipeId, type ProtocolPipe } from "../pipe.js";
 import type { OpOptions, ProtocolFactory, ProtocolImpl } from "../protocol.js";
 import { wsProtocolName, type ProtocolInfo } from "../protocols.js";
-import type { WsCloseInfo } from "../transport/ws.js";
+import { closeErrorCode, type WsCloseInfo } from "../transport/ws.js";
 
 /** The part of a WebSocket this socket uses: a browser's `WebSocket`, or the `ws` package's in Node. */
 export interface PageWebSocket {
@@ -86,21 +86,10 @@ export interface BrowserSocketEvents {
 /** A pipe is "full" past this many bytes in the WebSocket's buffer (as core's ws pipe). */
 const HIGH_WATER_MARK = 1048576;
 
-/** Why a pipe the peer (or the network) closed ended. */
+/** Why a pipe the peer (or the network) closed ended: the code as core's ws pipe names it, the close frame in `cause`. */
 function closeError(url: string, c: number, reason: string): SPError {
-  const code: ErrorCode =
-    c === 1006
-      ? "ECONNRESET"
-      : c === 1009
-        ? "EMSGSIZE"
-        : c === 1002 || c === 1003 || c === 1007
-          ? "EPROTO"
-          : // The server let the upgrade finish only to say no (spwire's gateway: 44xx; 1011, 1013).
-            (c > 4399 && c < 4500) || c === 1011 || c === 1013
-            ? "ECONNREFUSED"
-            : "ECONNSHUT";
   const cause: WsCloseInfo = { code: c, reason };
-  return new SPError(code, `${url} closed ${c} ${reason}`, { cause });
+  return new SPError(closeErrorCode(c), `${url} closed ${c} ${reason}`, { cause });
 }
 
 export class BrowserSocket implements AsyncIterable<Message> {

@@ -236,36 +236,52 @@ function describeClose(ev: WsCloseEventLike): string {
   return ev.reason ? `code ${ev.code}, "${ev.reason}"` : `code ${ev.code}`;
 }
 
+/**
+ * The error code of a pipe the peer (or the network) closed with close code
+ * `c`; `wasClean` false (no closing handshake) makes an unlisted code a reset.
+ * Shared with the browser build's socket, so both shells name a close alike.
+ */
+export function closeErrorCode(c: number, wasClean?: boolean): ErrorCode {
+  return c === 1000 || c === 1001
+    ? "ECONNSHUT"
+    : c === 1006
+      ? "ECONNRESET"
+      : c === 1002 || c === 1003 || c === 1007
+        ? "EPROTO"
+        : c === 1009
+          ? "EMSGSIZE"
+          : // The server let the upgrade finish only to say no (a page cannot read an HTTP
+            // status): spwire's gateway closes with 44xx for a missing or bad token, a wrong
+            // origin, too many connections; 1011 (server error) and 1013 (try again later)
+            // say the same. The dialer backs off instead of redialing at once.
+            (c >= 4400 && c <= 4499) || c === 1011 || c === 1013
+            ? "ECONNREFUSED"
+            : wasClean === false
+              ? "ECONNRESET"
+              : "ECONNSHUT";
+}
+
 /** Why a pipe ended, from a close the peer (or the network) caused. */
 function errorForClose(ev: WsCloseEventLike, failure: unknown, remote: string): SPError {
   const detail = wsErrorDetail(failure);
   const c = ev.code;
-  let code: ErrorCode = ev.wasClean === false ? "ECONNRESET" : "ECONNSHUT";
-  let what = "peer closed the pipe";
+  let code = closeErrorCode(c, ev.wasClean);
+  let what =
+    code === "ECONNREFUSED"
+      ? "the server refused the connection"
+      : c === 1006
+        ? "connection lost without a Close frame"
+        : code === "EPROTO"
+          ? "peer closed the pipe for a protocol error"
+          : code === "EMSGSIZE"
+            ? "peer closed the pipe: message too large for it"
+            : "peer closed the pipe";
   let extra = detail.message === undefined ? "" : `; ${detail.message}`;
   if (detail.code?.startsWith("WS_ERR_")) {
     // The `ws` package failed the connection itself (bad frame, oversize message) and told the peer so.
     code = SIZE_ERRORS.includes(detail.code) ? "EMSGSIZE" : "EPROTO";
     what = detail.message ?? detail.code;
     extra = "";
-  } else if (c === 1000 || c === 1001) {
-    code = "ECONNSHUT";
-  } else if (c === 1006) {
-    code = "ECONNRESET";
-    what = "connection lost without a Close frame";
-  } else if (c === 1002 || c === 1003 || c === 1007) {
-    code = "EPROTO";
-    what += " for a protocol error";
-  } else if (c === 1009) {
-    code = "EMSGSIZE";
-    what += ": message too large for it";
-  } else if ((c >= 4400 && c <= 4499) || c === 1011 || c === 1013) {
-    // The server let the upgrade finish only to say no (a page cannot read an HTTP
-    // status): spwire's gateway closes with 44xx for a missing or bad token, a wrong
-    // origin, too many connections; 1011 (server error) and 1013 (try again later)
-    // say the same. The dialer backs off instead of redialing at once.
-    code = "ECONNREFUSED";
-    what = "the server refused the connection";
   }
   const cause: WsCloseInfo = failure === undefined ? { code: c, reason: ev.reason } : { code: c, reason: ev.reason, error: failure };
   return new SPError(code, `${remote}: ${what} (${describeClose(ev)}${extra})`, { cause });
