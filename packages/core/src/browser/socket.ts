@@ -438,8 +438,11 @@ export class BrowserSocket implements AsyncIterable<Message> {
 
   /** Receive until the socket closes (then the loop ends); a time limit or other failure is thrown out of the loop. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
+    // One options object for the whole loop, so recv() makes none per message.
+    const o = { timeout: this.options.recvTimeout };
     try {
-      for (;;) yield await this.recv();
+      // An async generator's yield awaits the promise; a rejection is thrown here.
+      for (;;) yield this.recv(o);
     } catch (err) {
       if (!isSPError(err, "ECLOSED")) throw err;
     }
