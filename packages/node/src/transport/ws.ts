@@ -528,35 +528,12 @@ let framed: Buffer = Buffer.alloc(0);
 /** Messages up to this size go out as one Buffer, header and payload copied together; larger ones as two writes. */
 const FRAME_COPY_MAX = 16 * 1024;
 
-/** An unmasked binary frame's header (RFC 6455 5.2): FIN + opcode 2, then a 7-, 16- or 64-bit length. */
-function frameHead(len: number, extra: number): Buffer {
-  const size = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const b = Buffer.allocUnsafe(size + extra);
-  b[0] = 0x82;
-  if (len < 126) {
-    b[1] = len;
-  } else if (len < 65536) {
-    b[1] = 126;
-    b.writeUInt16BE(len, 2);
-  } else {
-    b[1] = 127;
-    b.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-    b.writeUInt32BE(len >>> 0, 6);
-  }
-  return b;
-}
-
 /** The frame of `data`: header and payload in one Buffer when small, else the header alone. */
 function frameOf(data: Uint8Array): Buffer {
   if (data === framedData) return framed;
-  const len = data.byteLength;
-  if (len <= FRAME_COPY_MAX) {
-    const b = frameHead(len, len);
-    b.set(data, b.length - len);
-    framed = b;
-  } else {
-    framed = frameHead(len, 0);
-  }
+  // `ws`'s own framing: unmasked, so it only writes the header and leaves the payload alone.
+  const head = wsSender!.frame!(data as Buffer, UNMASKED_BINARY)[0]!;
+  framed = data.byteLength <= FRAME_COPY_MAX ? Buffer.concat([head, data], head.length + data.byteLength) : head;
   framedData = data;
   return framed;
 }
@@ -583,8 +560,10 @@ const maskPool = new Map<number, Buffer[]>();
 let maskPoolIdle = 0;
 /** What `ws`'s Sender.frame needs to mask a binary message in place: FIN, opcode 2, masked, data ours to change. */
 const MASKED_BINARY = { fin: true, mask: true, opcode: 2, readOnly: false, rsv1: false } as const;
+/** A server's binary message: FIN, opcode 2, not masked (the payload is not touched). */
+const UNMASKED_BINARY = { fin: true, mask: false, opcode: 2, readOnly: false, rsv1: false } as const;
 /** `ws`'s Sender, whose public static frame() builds a frame (ws 8; its type declarations leave it out). */
-type FrameFn = (data: Buffer, options: typeof MASKED_BINARY) => Buffer[];
+type FrameFn = (data: Buffer, options: typeof MASKED_BINARY | typeof UNMASKED_BINARY) => Buffer[];
 const wsSender = (wsModule as unknown as { Sender?: { frame?: FrameFn } }).Sender;
 const canFrame = typeof wsSender?.frame === "function";
 
@@ -660,7 +639,7 @@ class NodeWsIo implements WsPipeIo {
       Array.isArray(s._queue) &&
       typeof s._bufferedBytes === "number" &&
       typeof s._firstFragment === "boolean";
-    this.#own = plain && ws._isServer === true;
+    this.#own = plain && ws._isServer === true && canFrame;
     this.#pooled = plain && ws._isServer === false && canFrame;
   }
 
